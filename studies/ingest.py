@@ -1,0 +1,313 @@
+"""The only door into the archive.
+
+Every entry point (CLI import, browser upload, STOW-RS, the DICOM listener, the retrieve
+worker) hands bytes to ``ingest_bytes``. It validates, stores the file durably, indexes it in
+one transaction and publishes an event; a file that fails any step is quarantined with its
+reason, so nothing sent to us is lost and one bad file never spoils its batch.
+
+Idempotent: the file path and the index row are both keyed by SOP Instance UID, so the same
+instance sent twice, or by twenty senders at once, ends as one file and one row.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from pydicom import dcmwrite
+from pydicom.dataset import FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
+from studies import dicom_text, events
+from studies.models import Instance, Patient, QuarantinedFile, Series, Study
+from studies.storage import StorageError, content_digest, dicom_store, key_digest, quarantine_store
+from studies.validation import PREAMBLE_LENGTH, CheckedFile, Limits, Rejected, check_file
+
+log = logging.getLogger(__name__)
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+
+@dataclass
+class IngestResult:
+    status: str  # STORED, DUPLICATE or REJECTED
+    name: str = ""  # the sender's name for the file, for reports only
+    sop_instance_uid: str = ""
+    sop_class_uid: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    instance_id: int | None = None
+    reason_code: str = ""
+    reason: str = ""
+    quarantine_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != REJECTED
+
+
+@dataclass
+class BatchSummary:
+    results: list[IngestResult] = field(default_factory=list)
+
+    def add(self, result: IngestResult) -> None:
+        self.results.append(result)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def rejected(self) -> list[IngestResult]:
+        return [r for r in self.results if r.status == REJECTED]
+
+
+def limits_from_settings() -> Limits:
+    return Limits(
+        max_file_bytes=settings.INGEST_MAX_FILE_BYTES,
+        max_image_bytes=settings.INGEST_MAX_IMAGE_BYTES,
+        max_frames=settings.INGEST_MAX_FRAMES,
+        max_inflated_bytes=settings.INGEST_MAX_INFLATED_BYTES,
+    )
+
+
+def ingest_bytes(
+    data: bytes, source: str, source_detail: str = "", name: str = ""
+) -> IngestResult:
+    """Validate, store, index and announce one DICOM file; quarantine it if that fails."""
+    try:
+        checked = check_file(data, limits_from_settings())
+    except Rejected as rejection:
+        return _quarantine(data, source, source_detail, name, rejection)
+    try:
+        return _store_and_index(checked, data, source, source_detail, name)
+    except Rejected as rejection:
+        return _quarantine(data, source, source_detail, name, rejection, checked.sop_instance_uid)
+    except StorageError as exc:
+        log.error("storage failed for an incoming instance: %s", exc)
+        rejection = Rejected("storage_error", f"the archive could not store the file: {exc}")
+        return _quarantine(data, source, source_detail, name, rejection, checked.sop_instance_uid)
+
+
+def ingest_path(path: Path, source: str, source_detail: str = "", name: str = "") -> IngestResult:
+    """Ingest a file on disk, refusing over-size files before reading them into memory."""
+    name = name or path.name
+    try:
+        size = path.stat().st_size
+        if size > settings.INGEST_MAX_FILE_BYTES:
+            rejection = Rejected(
+                "too_large",
+                f"file is {size:,} bytes, over the {settings.INGEST_MAX_FILE_BYTES:,} byte limit",
+            )
+            return _quarantine(b"", source, source_detail, name, rejection, declared_size=size)
+        data = path.read_bytes()
+    except OSError as exc:
+        return IngestResult(REJECTED, name=name, reason_code="unreadable", reason=str(exc))
+    return ingest_bytes(data, source, source_detail, name)
+
+
+def ingest_many(
+    items: Iterable[tuple[str, bytes]], source: str, source_detail: str = ""
+) -> Iterator[IngestResult]:
+    """Ingest (name, bytes) pairs one by one; each file succeeds or fails on its own."""
+    for name, data in items:
+        yield ingest_bytes(data, source, source_detail, name)
+
+
+def _part10_bytes(checked: CheckedFile, data: bytes) -> bytes:
+    if not checked.meta_problem:
+        # The preamble is free-form and has carried executable payloads (the PS3.10 7.5
+        # "dual-personality" files); we keep none of it.
+        return bytes(PREAMBLE_LENGTH) + data[PREAMBLE_LENGTH:]
+    # Write a fresh, consistent header; the data set keeps its own transfer syntax.
+    dataset = checked.dataset
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = checked.sop_class_uid
+    meta.MediaStorageSOPInstanceUID = checked.sop_instance_uid
+    meta.TransferSyntaxUID = checked.transfer_syntax_uid
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    dataset.file_meta = meta
+    dataset.preamble = bytes(PREAMBLE_LENGTH)
+    buffer = io.BytesIO()
+    try:
+        dcmwrite(buffer, dataset, enforce_file_format=True)
+    except Exception as exc:
+        raise Rejected("malformed", f"data set cannot be re-encoded with a file header: {exc}")
+    return buffer.getvalue()
+
+
+def _store_and_index(
+    checked: CheckedFile, data: bytes, source: str, source_detail: str, name: str
+) -> IngestResult:
+    result = IngestResult(
+        STORED,
+        name=name,
+        sop_instance_uid=checked.sop_instance_uid,
+        sop_class_uid=checked.sop_class_uid,
+        study_instance_uid=checked.study_instance_uid,
+        series_instance_uid=checked.series_instance_uid,
+    )
+    existing = Instance.objects.filter(sop_instance_uid=checked.sop_instance_uid).first()
+    if existing is not None:
+        result.status = DUPLICATE
+        result.instance_id = existing.pk
+        return result
+
+    try:
+        header = dicom_text.header_json(checked.dataset)
+    except Exception as exc:
+        raise Rejected("malformed", f"header cannot be represented as DICOM JSON: {exc}")
+    file_bytes = _part10_bytes(checked, data)
+    stored = dicom_store().put(key_digest(checked.sop_instance_uid), file_bytes)
+    try:
+        with transaction.atomic():
+            instance = _index(
+                checked, header, stored.relative_path, file_bytes, source, source_detail
+            )
+    except IntegrityError:
+        # Another sender indexed the same SOP Instance UID between our check and our insert.
+        winner = Instance.objects.get(sop_instance_uid=checked.sop_instance_uid)
+        result.status = DUPLICATE
+        result.instance_id = winner.pk
+        return result
+    except (Rejected, DatabaseError):
+        # Nothing was indexed, so a file we just created would be an orphan.
+        if stored.created:
+            dicom_store().delete(stored.relative_path)
+        raise
+    result.instance_id = instance.pk
+    transaction.on_commit(
+        lambda: events.publish_instance_stored(
+            checked.study_instance_uid,
+            checked.series_instance_uid,
+            checked.sop_instance_uid,
+            instance.pk,
+        )
+    )
+    return result
+
+
+def _index(
+    checked: CheckedFile,
+    header: dict,
+    relative_path: str,
+    file_bytes: bytes,
+    source: str,
+    source_detail: str,
+) -> Instance:
+    ds = checked.dataset
+    text, date, time, integer = (
+        dicom_text.text,
+        dicom_text.date,
+        dicom_text.time,
+        dicom_text.integer,
+    )
+    patient, _ = Patient.objects.get_or_create(
+        patient_id=text(ds, "PatientID", 64),
+        issuer_of_patient_id=text(ds, "IssuerOfPatientID", 64),
+        defaults={
+            "name": text(ds, "PatientName", 324),
+            "birth_date": date(ds, "PatientBirthDate"),
+            "sex": text(ds, "PatientSex", 16),
+        },
+    )
+    study, _ = Study.objects.get_or_create(
+        study_instance_uid=checked.study_instance_uid,
+        defaults={
+            "patient": patient,
+            "study_date": date(ds, "StudyDate"),
+            "study_time": time(ds, "StudyTime"),
+            "accession_number": text(ds, "AccessionNumber", 16),
+            "study_id": text(ds, "StudyID", 16),
+            "description": text(ds, "StudyDescription", 64),
+            "referring_physician_name": text(ds, "ReferringPhysicianName", 324),
+        },
+    )
+    modality = text(ds, "Modality", 16)
+    series, series_created = Series.objects.get_or_create(
+        series_instance_uid=checked.series_instance_uid,
+        defaults={
+            "study": study,
+            "modality": modality,
+            "series_number": integer(ds, "SeriesNumber"),
+            "description": text(ds, "SeriesDescription", 64),
+            "body_part_examined": text(ds, "BodyPartExamined", 16),
+            "frame_of_reference_uid": text(ds, "FrameOfReferenceUID", 64),
+        },
+    )
+    if series.study_id != study.pk:
+        raise Rejected(
+            "conflicting_uids",
+            "Series Instance UID already belongs to a different study in this archive",
+        )
+    instance = Instance.objects.create(
+        series=series,
+        sop_class_uid=checked.sop_class_uid,
+        sop_instance_uid=checked.sop_instance_uid,
+        instance_number=integer(ds, "InstanceNumber"),
+        transfer_syntax_uid=checked.transfer_syntax_uid,
+        rows=checked.rows,
+        columns=checked.columns,
+        number_of_frames=checked.number_of_frames,
+        file_path=relative_path,
+        file_size=len(file_bytes),
+        sha256=content_digest(file_bytes),
+        source=source,
+        source_detail=dicom_text.clean_text(source_detail, 200),
+        dicom_json=header,
+    )
+    Series.objects.filter(pk=series.pk).update(number_of_instances=F("number_of_instances") + 1)
+    study_changes = {"number_of_instances": F("number_of_instances") + 1}
+    if series_created:
+        study_changes["number_of_series"] = F("number_of_series") + 1
+        # Locked so two new series of one study cannot each drop the other's modality.
+        modalities = set(Study.objects.select_for_update().get(pk=study.pk).modalities)
+        if modality and modality not in modalities:
+            study_changes["modalities_in_study"] = "\\".join(sorted(modalities | {modality}))[:128]
+    Study.objects.filter(pk=study.pk).update(**study_changes)
+    return instance
+
+
+def _quarantine(
+    data: bytes,
+    source: str,
+    source_detail: str,
+    name: str,
+    rejection: Rejected,
+    sop_instance_uid: str = "",
+    declared_size: int | None = None,
+) -> IngestResult:
+    log.info("quarantined a file from %s: %s", source, rejection.code)
+    relative_path, digest = "", ""
+    if data:
+        digest = content_digest(data)
+        try:
+            relative_path = quarantine_store().put(digest, data).relative_path
+        except StorageError as exc:
+            log.error("quarantine storage failed: %s", exc)
+    entry = QuarantinedFile.objects.create(
+        source=source,
+        source_detail=dicom_text.clean_text(source_detail, 200),
+        original_name=dicom_text.clean_text(name, 255),
+        reason_code=rejection.code,
+        reason=rejection.message,
+        sop_instance_uid=sop_instance_uid,
+        file_path=relative_path,
+        file_size=declared_size if declared_size is not None else len(data),
+        sha256=digest,
+    )
+    return IngestResult(
+        REJECTED,
+        name=name,
+        sop_instance_uid=sop_instance_uid,
+        reason_code=rejection.code,
+        reason=rejection.message,
+        quarantine_id=entry.pk,
+    )

@@ -1,0 +1,301 @@
+"""Checks a candidate DICOM file before anything is stored or indexed.
+
+Pure functions over bytes: no Django, no I/O. Every attribute is treated as hostile text;
+sizes are computed with Python integers (no overflow) and compared against caps before any
+allocation that depends on them. A failed check raises ``Rejected`` with a stable code for
+machines and a sentence for people.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+import zlib
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import parse_fragments
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_preamble
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+PREAMBLE_LENGTH = 128
+# PS3.5 9.1: a UID is dot-separated numbers without leading zeros, at most 64 characters.
+_UID_PATTERN = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_ALLOWED_BITS_ALLOCATED = {1, 8, 16, 32, 64}
+
+
+class Rejected(Exception):
+    """The file is refused. ``code`` is stable (for APIs and filters); str() is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int
+    max_image_bytes: int
+    max_frames: int
+    max_inflated_bytes: int
+
+
+@dataclass
+class CheckedFile:
+    dataset: Dataset
+    transfer_syntax_uid: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    number_of_frames: int
+    rows: int | None
+    columns: int | None
+    # Why the bytes cannot be stored as they came (no preamble, incomplete or contradictory
+    # file meta); empty when they can. Ingest then writes a fresh Part 10 header.
+    meta_problem: str = ""
+
+
+def is_valid_uid(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 64 and bool(_UID_PATTERN.fullmatch(value))
+
+
+def check_file(data: bytes, limits: Limits) -> CheckedFile:
+    """Parse and validate a DICOM file held in memory; raise Rejected if unfit.
+
+    Part 10 files are expected, but a bare data set without preamble and meta (as older
+    systems write, and as PS3.5 allows on media before Part 10) is accepted when it parses
+    and carries the required UIDs; its transfer syntax is the one it was read with.
+    """
+    if len(data) > limits.max_file_bytes:
+        raise Rejected(
+            "too_large",
+            f"file is {len(data):,} bytes, over the {limits.max_file_bytes:,} byte limit",
+        )
+    is_part10 = (
+        len(data) >= PREAMBLE_LENGTH + 4 and data[PREAMBLE_LENGTH : PREAMBLE_LENGTH + 4] == b"DICM"
+    )
+    file_meta = _read_file_meta(data) if is_part10 else FileMetaDataset()
+    transfer_syntax = file_meta.get("TransferSyntaxUID")
+    if transfer_syntax is not None:
+        transfer_syntax = _checked_transfer_syntax(transfer_syntax)
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        _check_inflated_size(data, file_meta, limits.max_inflated_bytes)
+    dataset = _read_dataset(data, is_part10)
+    if transfer_syntax is None:
+        transfer_syntax = _syntax_read_with(dataset)
+    try:
+        uids = _check_uids(dataset)
+    except Rejected as rejection:
+        if not is_part10:
+            raise Rejected(
+                "not_dicom",
+                "not a DICOM file: no 'DICM' prefix after the 128-byte preamble (PS3.10 7.1) "
+                f"and no usable bare data set ({rejection.message})",
+            )
+        raise
+    frames, rows, columns = _check_pixel_data(dataset, transfer_syntax, limits)
+    return CheckedFile(
+        dataset=dataset,
+        transfer_syntax_uid=str(transfer_syntax),
+        number_of_frames=frames,
+        rows=rows,
+        columns=columns,
+        meta_problem=_meta_problem(is_part10, file_meta, uids),
+        **uids,
+    )
+
+
+def _read_file_meta(data: bytes) -> FileMetaDataset:
+    stream = io.BytesIO(data)
+    try:
+        read_preamble(stream, force=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.filereader._read_file_meta_info(stream)
+    except Exception as exc:  # pydicom raises many types on broken input
+        raise Rejected("bad_file_meta", f"file meta information cannot be read: {exc}")
+
+
+def _checked_transfer_syntax(value: object) -> UID:
+    text = str(value)
+    if not is_valid_uid(text):
+        raise Rejected("invalid_uid", "Transfer Syntax UID is not a valid UID (PS3.5 9.1)")
+    uid = UID(text)
+    if not uid.is_transfer_syntax:
+        raise Rejected(
+            "unsupported_transfer_syntax",
+            f"transfer syntax {text} is not one this archive understands",
+        )
+    return uid
+
+
+def _syntax_read_with(dataset: Dataset) -> UID:
+    implicit, little = dataset.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _meta_problem(is_part10: bool, file_meta: FileMetaDataset, uids: dict[str, str]) -> str:
+    if not is_part10:
+        return "no preamble or file meta information"
+    if str(file_meta.get("MediaStorageSOPInstanceUID", "")) != uids["sop_instance_uid"]:
+        # PS3.10 7.1: the meta header names the same SOP instance as the data set.
+        return "Media Storage SOP Instance UID missing or different from SOP Instance UID"
+    if str(file_meta.get("MediaStorageSOPClassUID", "")) != uids["sop_class_uid"]:
+        return "Media Storage SOP Class UID missing or different from SOP Class UID"
+    return ""
+
+
+def _check_inflated_size(data: bytes, file_meta: FileMetaDataset, cap: int) -> None:
+    # pydicom inflates the whole body in one call, so a deflate bomb must be caught first.
+    meta_end = PREAMBLE_LENGTH + 4 + 12 + int(file_meta.get("FileMetaInformationGroupLength", 0))
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(data[meta_end:], cap + 1)
+    except zlib.error as exc:
+        raise Rejected("malformed", f"deflated data set cannot be inflated: {exc}")
+    if len(inflated) > cap:
+        raise Rejected(
+            "inflated_too_large",
+            f"deflated data set inflates past the {cap:,} byte limit",
+        )
+
+
+def _read_dataset(data: bytes, is_part10: bool) -> Dataset:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = pydicom.dcmread(io.BytesIO(data), force=not is_part10)
+            # Values are decoded lazily; touch every element now so a broken one is
+            # found here rather than by whoever reads the header next.
+            for _ in dataset.iterall():
+                pass
+    except InvalidDicomError as exc:
+        raise Rejected("not_dicom", f"not a DICOM file: {exc}")
+    except Exception as exc:
+        raise Rejected("malformed", f"data set cannot be parsed: {type(exc).__name__}: {exc}")
+    return dataset
+
+
+def _check_uids(dataset: Dataset) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for keyword, field in (
+        ("SOPClassUID", "sop_class_uid"),
+        ("SOPInstanceUID", "sop_instance_uid"),
+        ("StudyInstanceUID", "study_instance_uid"),
+        ("SeriesInstanceUID", "series_instance_uid"),
+    ):
+        value = dataset.get(keyword)
+        if value is None or str(value) == "":
+            raise Rejected("missing_attribute", f"required attribute {keyword} is missing")
+        text = str(value)
+        if not is_valid_uid(text):
+            raise Rejected(
+                "invalid_uid",
+                f"{keyword} is not a valid UID (PS3.5 9.1: digits and dots, at most 64 chars)",
+            )
+        found[field] = text
+    return found
+
+
+def _as_int(dataset: Dataset, keyword: str, default: int | None = None) -> int | None:
+    value = dataset.get(keyword)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise Rejected("malformed", f"{keyword} is not a number")
+
+
+def _check_pixel_data(
+    dataset: Dataset, transfer_syntax: UID, limits: Limits
+) -> tuple[int, int | None, int | None]:
+    frames = _as_int(dataset, "NumberOfFrames", 1)
+    rows = _as_int(dataset, "Rows")
+    columns = _as_int(dataset, "Columns")
+    pixel_keyword = next((k for k in _PIXEL_KEYWORDS if k in dataset), None)
+    if pixel_keyword is None:
+        return max(frames or 1, 1), rows, columns
+
+    samples = _as_int(dataset, "SamplesPerPixel", 1)
+    bits_allocated = _as_int(dataset, "BitsAllocated")
+    if not rows or not columns or rows < 0 or columns < 0:
+        raise Rejected("malformed", "image has pixel data but no positive Rows and Columns")
+    if bits_allocated not in _ALLOWED_BITS_ALLOCATED:
+        raise Rejected("malformed", f"Bits Allocated {bits_allocated} is not 1, 8, 16, 32 or 64")
+    if samples not in (1, 3, 4):
+        raise Rejected("malformed", f"Samples per Pixel {samples} is not 1, 3 or 4")
+    if frames is None or frames < 1:
+        raise Rejected("malformed", f"Number of Frames {frames} is not a positive number")
+    if frames > limits.max_frames:
+        raise Rejected(
+            "image_too_large", f"{frames:,} frames is over the {limits.max_frames:,} frame limit"
+        )
+    # Python integers cannot overflow: 65535 × 65535 × 1000 frames is computed exactly.
+    decoded_bits = rows * columns * samples * bits_allocated * frames
+    decoded_bytes = (decoded_bits + 7) // 8
+    if decoded_bytes > limits.max_image_bytes:
+        raise Rejected(
+            "image_too_large",
+            f"declared image {columns}×{rows}×{samples} samples×{bits_allocated} bits×{frames} "
+            f"frames is {decoded_bytes:,} bytes, over the {limits.max_image_bytes:,} byte limit",
+        )
+
+    value = dataset[pixel_keyword].value
+    if transfer_syntax.is_encapsulated and pixel_keyword == "PixelData":
+        _check_encapsulated(value)
+    else:
+        expected = _native_length(dataset, rows, columns, samples, bits_allocated, frames)
+        actual = len(value or b"")
+        # Too short cannot be displayed; longer (trailing padding, as some modalities write)
+        # is harmless because decoders read only the expected length.
+        if actual < expected:
+            raise Rejected(
+                "pixel_data_length",
+                f"pixel data is {actual:,} bytes but {columns}×{rows}×{samples} samples×"
+                f"{bits_allocated} bits×{frames} frames needs {expected:,}",
+            )
+    return frames, rows, columns
+
+
+def _native_length(
+    dataset: Dataset, rows: int, columns: int, samples: int, bits_allocated: int, frames: int
+) -> int:
+    photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric == "YBR_FULL_422" and samples == 3:
+        # PS3.3 C.7.6.3.1.2: two chroma samples are shared by each pair of pixels.
+        return rows * columns * 2 * (bits_allocated // 8) * frames
+    return (rows * columns * samples * bits_allocated * frames + 7) // 8
+
+
+def _check_encapsulated(value: bytes | None) -> None:
+    if not value:
+        raise Rejected("pixel_data_length", "encapsulated pixel data is empty")
+    try:
+        buffer = io.BytesIO(value)
+        # Skip the Basic Offset Table item (PS3.5 A.4), then count the fragments.
+        if value[:4] != b"\xfe\xff\x00\xe0":
+            raise ValueError("does not start with an item tag")
+        table_length = int.from_bytes(value[4:8], "little")
+        if 8 + table_length > len(value):
+            raise ValueError("basic offset table runs past the end")
+        buffer.seek(8 + table_length)
+        count, _ = parse_fragments(buffer)
+    except Exception as exc:
+        raise Rejected("malformed", f"encapsulated pixel data is malformed: {exc}")
+    if count < 1:
+        raise Rejected("pixel_data_length", "encapsulated pixel data has no fragments")
