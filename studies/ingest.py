@@ -78,9 +78,7 @@ def limits_from_settings() -> Limits:
     )
 
 
-def ingest_bytes(
-    data: bytes, source: str, source_detail: str = "", name: str = ""
-) -> IngestResult:
+def ingest_bytes(data: bytes, source: str, source_detail: str = "", name: str = "") -> IngestResult:
     """Validate, store, index and announce one DICOM file; quarantine it if that fails."""
     try:
         checked = check_file(data, limits_from_settings())
