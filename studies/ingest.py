@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from studies import dicom_text, events
 from studies.models import Instance, Patient, QuarantinedFile, Series, Study
+from studies.sources import Candidate
 from studies.storage import StorageError, content_digest, dicom_store, key_digest, quarantine_store
 from studies.validation import PREAMBLE_LENGTH, CheckedFile, Limits, Rejected, check_file
 
@@ -94,29 +94,35 @@ def ingest_bytes(data: bytes, source: str, source_detail: str = "", name: str = 
         return _quarantine(data, source, source_detail, name, rejection, checked.sop_instance_uid)
 
 
-def ingest_path(path: Path, source: str, source_detail: str = "", name: str = "") -> IngestResult:
-    """Ingest a file on disk, refusing over-size files before reading them into memory."""
-    name = name or path.name
+def ingest_candidate(candidate: Candidate, source: str, source_detail: str = "") -> IngestResult:
+    """Ingest a file from a source; one that could not be read is recorded with the reason."""
+    if candidate.data is not None:
+        return ingest_bytes(candidate.data, source, source_detail, candidate.name)
+    code = "too_large" if candidate.size is not None else "unreadable"
+    return _quarantine(
+        b"",
+        source,
+        source_detail,
+        candidate.name,
+        Rejected(code, candidate.problem),
+        declared_size=candidate.size,
+    )
+
+
+def ingest_path(path: Path, source: str, source_detail: str = "") -> IngestResult:
+    """Ingest one file on disk, refusing an over-size file before reading it into memory."""
+    limit = settings.INGEST_MAX_FILE_BYTES
     try:
         size = path.stat().st_size
-        if size > settings.INGEST_MAX_FILE_BYTES:
-            rejection = Rejected(
-                "too_large",
-                f"file is {size:,} bytes, over the {settings.INGEST_MAX_FILE_BYTES:,} byte limit",
+        if size > limit:
+            candidate = Candidate(
+                str(path), problem="file larger than the file size limit", size=size
             )
-            return _quarantine(b"", source, source_detail, name, rejection, declared_size=size)
-        data = path.read_bytes()
+        else:
+            candidate = Candidate(str(path), path.read_bytes())
     except OSError as exc:
-        return IngestResult(REJECTED, name=name, reason_code="unreadable", reason=str(exc))
-    return ingest_bytes(data, source, source_detail, name)
-
-
-def ingest_many(
-    items: Iterable[tuple[str, bytes]], source: str, source_detail: str = ""
-) -> Iterator[IngestResult]:
-    """Ingest (name, bytes) pairs one by one; each file succeeds or fails on its own."""
-    for name, data in items:
-        yield ingest_bytes(data, source, source_detail, name)
+        candidate = Candidate(str(path), problem=f"cannot be read: {exc.strerror or exc}")
+    return ingest_candidate(candidate, source, source_detail)
 
 
 def _part10_bytes(checked: CheckedFile, data: bytes) -> bytes:

@@ -32,6 +32,7 @@ PREAMBLE_LENGTH = 128
 _UID_PATTERN = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _ALLOWED_BITS_ALLOCATED = {1, 8, 16, 32, 64}
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
 class Rejected(Exception):
@@ -95,6 +96,11 @@ def check_file(data: bytes, limits: Limits) -> CheckedFile:
     dataset = _read_dataset(data, is_part10)
     if transfer_syntax is None:
         transfer_syntax = _syntax_read_with(dataset)
+    if str(file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
+        raise Rejected(
+            "not_an_instance",
+            "a DICOMDIR media index (PS3.10 8.6), not an instance; import the folder it indexes",
+        )
     try:
         uids = _check_uids(dataset)
     except Rejected as rejection:

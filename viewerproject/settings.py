@@ -174,6 +174,8 @@ INGEST_MAX_FILE_BYTES = env_int("INGEST_MAX_FILE_BYTES", 2 * 1024**3, minimum=10
 INGEST_MAX_IMAGE_BYTES = env_int("INGEST_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1024)
 INGEST_MAX_FRAMES = env_int("INGEST_MAX_FRAMES", 10_000, minimum=1)
 INGEST_MAX_INFLATED_BYTES = env_int("INGEST_MAX_INFLATED_BYTES", 1024**3, minimum=1024)
+ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 100_000, minimum=1)
+ZIP_MAX_TOTAL_BYTES = env_int("ZIP_MAX_TOTAL_BYTES", 64 * 1024**3, minimum=1024)
 # Django buffers request bodies up to this size; STOW-RS and uploads stream above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 64 * 1024**2, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024**2, minimum=1024)
@@ -183,12 +185,12 @@ STOW_MAX_REQUEST_BYTES = env_int("STOW_MAX_REQUEST_BYTES", 4 * 1024**3, minimum=
 STUDY_LIST_PAGE_SIZE = env_int("STUDY_LIST_PAGE_SIZE", 50, minimum=1)
 QIDO_MAX_LIMIT = env_int("QIDO_MAX_LIMIT", 1000, minimum=1)
 
+PYDICOM_LOG_LEVEL = env_str("PYDICOM_LOG_LEVEL", "ERROR")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # pydicom logs every lenient read of a non-conformant value; ingest reports what matters.
-    "loggers": {"pynetdicom": {"level": "WARNING"}, "pydicom": {"level": "ERROR"}},
+    "loggers": {"pynetdicom": {"level": "WARNING"}},
 }
