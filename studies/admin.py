@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from studies import quarantine
+from studies.counts import recount_studies
 from studies.models import Instance, Patient, QuarantinedFile, Series, Study
 from studies.storage import quarantine_store
 
@@ -134,9 +135,15 @@ class SeriesAdmin(ReadOnlyDicomAdmin):
         "study__accession_number",
     ]
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Counts on the study would go stale; delete the study (or a patient) instead.
-        return False
+    def delete_model(self, request, obj: Series) -> None:
+        study_id = obj.study_id
+        super().delete_model(request, obj)
+        recount_studies([study_id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        study_ids = list(queryset.values_list("study_id", flat=True))
+        super().delete_queryset(request, queryset)
+        recount_studies(study_ids)
 
 
 @admin.register(Instance)
@@ -166,8 +173,15 @@ class InstanceAdmin(ReadOnlyDicomAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f for f in super().get_readonly_fields(request, obj) if f != "dicom_json"]
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    def delete_model(self, request, obj: Instance) -> None:
+        study_id = obj.series.study_id
+        super().delete_model(request, obj)
+        recount_studies([study_id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        study_ids = list(queryset.values_list("series__study_id", flat=True))
+        super().delete_queryset(request, queryset)
+        recount_studies(study_ids)
 
 
 @admin.register(QuarantinedFile)

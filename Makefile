@@ -1,0 +1,70 @@
+# Two commands: `make run` (set up, load the demo, serve) and `make test` (set up, lint, test).
+# Everything a fresh clone needs is installed from here: the Python environment from
+# pyproject.toml and the Debian packages of the real peers the tests talk to.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PYTHONUNBUFFERED := 1
+
+# Debian packages: command or file that proves each is there -> package name.
+SYSTEM_PACKAGES := \
+	/usr/bin/storescu:dcmtk \
+	/usr/bin/dcm2pnm:dcmtk \
+	/usr/sbin/Orthanc:orthanc \
+	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb \
+	/usr/bin/chromium:chromium \
+	/usr/bin/node:nodejs
+
+.PHONY: run test bench lint format system-deps venv migrate clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+		path=$${entry%%:*}; pkg=$${entry##*:}; \
+		[ -e "$$path" ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u) >/dev/null; \
+	fi
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput -v 0
+
+run: venv migrate
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	$(BIN)/daphne -b $(HOST) -p $(PORT) viewerproject.asgi:application
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: venv system-deps lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+	node --test tests/js/
+
+bench: venv system-deps
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf var/test .pytest_cache
