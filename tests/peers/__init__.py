@@ -1,0 +1,1 @@
+"""Real network peers for tests and benchmarks, started on free loopback ports."""
