@@ -78,12 +78,30 @@ def limits_from_settings() -> Limits:
     )
 
 
-def ingest_bytes(data: bytes, source: str, source_detail: str = "", name: str = "") -> IngestResult:
-    """Validate, store, index and announce one DICOM file; quarantine it if that fails."""
+def ingest_bytes(
+    data: bytes,
+    source: str,
+    source_detail: str = "",
+    name: str = "",
+    *,
+    expected_study_uid: str = "",
+) -> IngestResult:
+    """Validate, store, index and announce one DICOM file; quarantine it if that fails.
+
+    ``expected_study_uid`` refuses an instance of any other study (STOW-RS to
+    /studies/{study}, PS3.18 10.5.1), after the full check and before anything is stored.
+    """
     try:
         checked = check_file(data, limits_from_settings())
     except Rejected as rejection:
         return _quarantine(data, source, source_detail, name, rejection)
+    if expected_study_uid and checked.study_instance_uid != expected_study_uid:
+        rejection = Rejected(
+            "study_mismatch",
+            f"Study Instance UID {checked.study_instance_uid} is not the study "
+            f"{expected_study_uid} the request was addressed to",
+        )
+        return _quarantine(data, source, source_detail, name, rejection, checked.sop_instance_uid)
     try:
         return _store_and_index(checked, data, source, source_detail, name)
     except Rejected as rejection:

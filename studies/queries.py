@@ -62,6 +62,56 @@ def date_range_q(field: str, value: str) -> Q:
     return q
 
 
+def parse_time(value: str, end: bool = False) -> dt.time:
+    """A DICOM TM (HH, HHMM, HHMMSS, HHMMSS.F...); a partial time as a range end covers
+    the whole hour or minute it names, so ``-10`` still matches 10:30."""
+    text = value.strip().replace(":", "")
+    whole, _, fraction = text.partition(".")
+    if (
+        not whole.isdigit()
+        or len(whole) not in (2, 4, 6)
+        or (fraction and (not fraction.isdigit() or len(whole) != 6))
+    ):
+        raise InvalidQuery(f"{value!r} is not a time (HHMMSS)")
+    fill = "595999" if end else "000000"
+    digits = whole + fill[len(whole) - 2 :]
+    micro = (fraction + ("999999" if end and not fraction else "000000"))[:6]
+    try:
+        return dt.time(int(digits[:2]), int(digits[2:4]), int(digits[4:6]), int(micro))
+    except ValueError:
+        raise InvalidQuery(f"{value!r} is not a time (HHMMSS)")
+
+
+def time_range_q(field: str, value: str) -> Q:
+    """PS3.4 C.2.2.2.5: ``T``, ``T1-T2``, ``-T2`` or ``T1-`` (times as HHMMSS)."""
+    value = value.strip()
+    if not value:
+        return Q()
+    if "-" not in value:
+        return Q(**{f"{field}__gte": parse_time(value), f"{field}__lte": parse_time(value, True)})
+    start, _, end = value.partition("-")
+    if not start and not end:
+        raise InvalidQuery("a time range needs at least one end")
+    q = Q()
+    if start:
+        q &= Q(**{f"{field}__gte": parse_time(start)})
+    if end:
+        q &= Q(**{f"{field}__lte": parse_time(end, end=True)})
+    return q
+
+
+def fuzzy_name_q(field: str, pattern: str) -> Q:
+    """Fuzzy person name matching (PS3.18 8.3.4 ``fuzzymatching=true``; PS3.4 leaves the
+    semantics to the implementation): case-insensitive, and the pattern may match the start
+    of any name component, so ``jan`` finds ``Doe^Jane``. Wildcards keep their meaning."""
+    pattern = pattern.strip()
+    if pattern in ("", "*"):
+        return Q()
+    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    # Components are separated by ^ (and groups by =); some senders use spaces.
+    return Q(**{f"{field}__iregex": r"(^|[\^= ])" + body})
+
+
 def uid_list_q(field: str, value: str) -> Q:
     """PS3.4 C.2.2.2.2 list of UID matching; PS3.18 8.3.4.1 allows commas as separators."""
     uids = [uid.strip() for uid in re.split(r"[\\,]", value) if uid.strip()]
