@@ -246,3 +246,6 @@ class QuarantinedFileAdmin(ReadOnlyDicomAdmin):
             f"{outcome.not_kept} not kept (nothing to retry)",
             messages.SUCCESS if outcome.accepted else messages.WARNING,
         )
+
+
+from studies.pacs import admin as pacs_admin  # noqa: E402,F401  (registers its models)

@@ -5,7 +5,11 @@ never used to build a path or markup. Lengths follow the value representation li
 PS3.5 6.2 (LO 64, SH 16, PN 64 per component group, UI 64, CS 16).
 """
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class Patient(models.Model):
@@ -140,3 +144,160 @@ class QuarantinedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name or self.sha256[:12]}: {self.reason_code}"
+
+
+# --- DICOM network: known senders, PACS nodes, retrieve jobs ---------------------------------
+
+
+def validate_ae_title(value: str) -> None:
+    """PS3.5 6.2 (AE): 1-16 characters of the default repertoire, no backslash or control
+    characters; leading and trailing spaces are not significant."""
+    text = value.strip()
+    if not text:
+        raise ValidationError("an AE title cannot be empty")
+    if len(text) > 16:
+        raise ValidationError("an AE title has at most 16 characters")
+    if not text.isascii() or "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValidationError("an AE title is printable ASCII without a backslash")
+
+
+class KnownSender(models.Model):
+    """A remote application entity (a modality, a workstation) allowed to store to our
+    listener. Anyone else is refused when it asks for an association."""
+
+    ae_title = models.CharField(
+        "AE title", max_length=16, unique=True, validators=[validate_ae_title]
+    )
+    host = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="If set, only connections from this address (or host name) are accepted.",
+    )
+    description = models.CharField(max_length=200, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ae_title"]
+
+    def __str__(self) -> str:
+        return self.ae_title
+
+
+class PacsNode(models.Model):
+    """A remote archive we query (C-FIND) and retrieve from (C-MOVE or C-GET)."""
+
+    class RetrieveMethod(models.TextChoices):
+        MOVE = "move", "C-MOVE to our listener"
+        GET = "get", "C-GET on the query association"
+
+    name = models.SlugField(max_length=64, unique=True)
+    ae_title = models.CharField("AE title", max_length=16, validators=[validate_ae_title])
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    retrieve_method = models.CharField(
+        max_length=8, choices=RetrieveMethod.choices, default=RetrieveMethod.MOVE
+    )
+    local_ae_title = models.CharField(
+        "our AE title",
+        max_length=16,
+        blank=True,
+        validators=[validate_ae_title],
+        help_text="The calling AE title we use towards this node; empty means DICOM_AE_TITLE.",
+    )
+    may_store = models.BooleanField(
+        default=True,
+        help_text="Accept C-STORE from this node's AE title when it connects from its host "
+        "(C-MOVE delivers that way).",
+    )
+    enabled = models.BooleanField(default=True)
+    last_echo_at = models.DateTimeField(null=True, blank=True)
+    last_echo_ok = models.BooleanField(null=True, blank=True)
+    last_echo_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "PACS node"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
+
+    @property
+    def calling_ae_title(self) -> str:
+        return (self.local_ae_title or settings.DICOM_AE_TITLE).strip()
+
+
+class RetrieveJob(models.Model):
+    """A durable request to copy a study (or one series) from a PACS into the archive.
+
+    Workers claim a job with a conditional update on ``lease_token`` and renew
+    ``lease_expires_at`` while they run; a job whose lease lapsed (its worker died) is
+    claimed again and resumes by fetching only the instances still missing.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "queued"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+    node = models.ForeignKey(PacsNode, on_delete=models.PROTECT, related_name="retrieve_jobs")
+    study_instance_uid = models.CharField("study instance UID", max_length=64)
+    # Empty for the whole study.
+    series_instance_uid = models.CharField("series instance UID", max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    # Instances the PACS holds for the request; null until its answer is known.
+    expected_count = models.PositiveIntegerField(null=True, blank=True)
+    # Instances already in the archive when the latest attempt started (not fetched again).
+    present_count = models.PositiveIntegerField(default=0)
+    # Instances asked of the PACS in the latest attempt.
+    requested_count = models.PositiveIntegerField(default=0)
+    # Instances of the request now in the archive (present + arrived).
+    received_count = models.PositiveIntegerField(default=0)
+    # Sub-operations the PACS reported failed in the latest attempt.
+    failed_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # Ownership of a running job: changes on every claim, so a worker that lost its lease
+    # notices when its conditional updates match nothing.
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="retrieve_job_due"),
+            models.Index(fields=["study_instance_uid"]),
+        ]
+        constraints = [
+            # One active job per node and request: a second click joins the first job.
+            models.UniqueConstraint(
+                fields=["node", "study_instance_uid", "series_instance_uid"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="one_active_retrieve_per_request",
+            )
+        ]
+
+    def __str__(self) -> str:
+        target = self.series_instance_uid or self.study_instance_uid
+        return f"retrieve {target} from {self.node.name} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES

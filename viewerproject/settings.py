@@ -199,3 +199,38 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"pynetdicom": {"level": "WARNING"}},
 }
+
+# --- DICOM network --------------------------------------------------------------------------
+# The listener (manage.py dicom_listener) and the SCU side (queries, retrieve worker).
+# PS3.8 9.3.1: an AE title is 1-16 characters of the default repertoire, no backslash; leading
+# and trailing spaces are not significant.
+DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "DICOMVIEWER").strip()
+if not 1 <= len(DICOM_AE_TITLE) <= 16 or "\\" in DICOM_AE_TITLE or not DICOM_AE_TITLE.isascii():
+    raise ImproperlyConfigured(
+        f"DICOM_AE_TITLE={DICOM_AE_TITLE!r}: 1-16 ASCII characters without a backslash"
+    )
+DICOM_PORT = env_int("DICOM_PORT", 11112, minimum=1)
+if DICOM_PORT > 65535:
+    raise ImproperlyConfigured(f"DICOM_PORT={DICOM_PORT} is not a TCP port")
+# Loopback by default: opening the listener to the network is a deliberate act.
+DICOM_BIND = env_str("DICOM_BIND", "127.0.0.1")
+# Associations served at once; more are rejected as "local limit exceeded" (PS3.8 9.3.4).
+DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 16, minimum=1)
+# Largest PDU we accept (PS3.8 9.3.1 Maximum Length); big PDUs cost fewer round trips.
+DICOM_MAX_PDU_BYTES = env_int("DICOM_MAX_PDU_BYTES", 4 * 1024**2, minimum=4096)
+# Seconds to wait: for a TCP connection, for association set-up/release, for a DIMSE
+# response, and for any network activity on an open association before giving up.
+DICOM_CONNECT_TIMEOUT = env_int("DICOM_CONNECT_TIMEOUT", 10, minimum=1)
+DICOM_ACSE_TIMEOUT = env_int("DICOM_ACSE_TIMEOUT", 30, minimum=1)
+DICOM_DIMSE_TIMEOUT = env_int("DICOM_DIMSE_TIMEOUT", 120, minimum=1)
+DICOM_NETWORK_TIMEOUT = env_int("DICOM_NETWORK_TIMEOUT", 120, minimum=1)
+# C-FIND answers kept per query; the rest are cancelled (PS3.4 C.4.1.2.3 C-CANCEL).
+PACS_FIND_MAX_RESULTS = env_int("PACS_FIND_MAX_RESULTS", 500, minimum=1)
+# Retrieve jobs: attempts before a job fails, backoff between them (doubling from the base
+# up to the cap), and the lease a running worker renews; a job whose lease lapsed (worker
+# killed) is taken over by another worker.
+RETRIEVE_MAX_ATTEMPTS = env_int("RETRIEVE_MAX_ATTEMPTS", 5, minimum=1)
+RETRIEVE_BACKOFF_SECONDS = env_int("RETRIEVE_BACKOFF_SECONDS", 30, minimum=0)
+RETRIEVE_BACKOFF_MAX_SECONDS = env_int("RETRIEVE_BACKOFF_MAX_SECONDS", 1800, minimum=0)
+RETRIEVE_LEASE_SECONDS = env_int("RETRIEVE_LEASE_SECONDS", 60, minimum=5)
+RETRIEVE_WORKER_THREADS = env_int("RETRIEVE_WORKER_THREADS", 2, minimum=1)

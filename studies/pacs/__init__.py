@@ -1,0 +1,7 @@
+"""DICOM networking: the listener (SCP), queries and retrieves as SCU, durable retrieve jobs.
+
+Modules, one job each: ``nodes`` (who may talk to us, which PACS we talk to), ``statuses``
+(ingest outcome → DIMSE status), ``listener`` (C-ECHO/C-STORE SCP), ``scu`` (C-ECHO, C-FIND,
+C-MOVE, C-GET as SCU), ``query`` (validated search terms → identifiers → rows), ``jobs``
+(queue, claim, run, cancel), ``progress`` (channel-layer events), ``worker`` (the daemon loop).
+"""

@@ -1,0 +1,525 @@
+"""Durable retrieve jobs: queue, claim, run, cancel.
+
+A job is a database row, so it survives restarts and any number of workers can share the
+queue. Claiming is one conditional UPDATE on the job's current ``lease_token`` (after
+``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers do not even wait on each
+other); only one worker can win it. The winner renews its lease while it works; when a worker
+dies its lease lapses and another worker claims the job again.
+
+Each attempt first asks the PACS which instances the request covers (C-FIND at IMAGE level),
+compares with the archive and fetches only what is missing: a resumed job never asks for an
+instance twice, and ingest's idempotence keeps a late duplicate from a dying attempt harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from pydicom.dataset import Dataset
+
+from studies.ingest import ingest_bytes
+from studies.models import Instance, PacsNode, RetrieveJob
+from studies.pacs import progress, query, scu, statuses
+from studies.validation import is_valid_uid
+
+log = logging.getLogger(__name__)
+
+State = RetrieveJob.State
+# How often a running job writes its counts and looks for a cancel request.
+FLUSH_SECONDS = 0.5
+# UIDs per IMAGE-level request when only part of a series is missing.
+UIDS_PER_REQUEST = 500
+
+
+class InvalidRequest(ValueError):
+    """A retrieve request that can never succeed as given (bad UID, disabled node)."""
+
+
+class _Permanent(Exception):
+    """An attempt failed in a way retrying cannot fix."""
+
+
+# --- queueing and cancelling -----------------------------------------------------------------
+
+
+def queue_retrieve(
+    node: PacsNode, study_instance_uid: str, series_instance_uid: str = "", user=None
+) -> tuple[RetrieveJob, bool]:
+    """Queue a retrieve, or return the job already queued or running for the same request.
+
+    Returns ``(job, created)``.
+    """
+    if not is_valid_uid(study_instance_uid):
+        raise InvalidRequest("study instance UID is not a valid UID (PS3.5 9.1)")
+    if series_instance_uid and not is_valid_uid(series_instance_uid):
+        raise InvalidRequest("series instance UID is not a valid UID (PS3.5 9.1)")
+    if not node.enabled:
+        raise InvalidRequest(f"PACS node {node.name!r} is disabled")
+    lookup = {
+        "node": node,
+        "study_instance_uid": study_instance_uid,
+        "series_instance_uid": series_instance_uid,
+    }
+    try:
+        with transaction.atomic():
+            job = RetrieveJob.objects.create(requested_by=user, **lookup)
+        created = True
+    except IntegrityError:
+        # The partial unique constraint: an active job for this request already exists.
+        job = RetrieveJob.objects.get(state__in=RetrieveJob.ACTIVE_STATES, **lookup)
+        created = False
+    if created:
+        progress.publish(job)
+    return job, created
+
+
+def request_cancel(job_id: int) -> RetrieveJob:
+    """Cancel a queued job now; ask the worker running a job to stop (it sends C-CANCEL)."""
+    now = timezone.now()
+    queued = RetrieveJob.objects.filter(id=job_id, state=State.QUEUED).update(
+        state=State.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled"
+    )
+    if not queued:
+        RetrieveJob.objects.filter(id=job_id, state=State.RUNNING).update(cancel_requested=True)
+    job = RetrieveJob.objects.select_related("node").get(id=job_id)
+    progress.publish(job)
+    return job
+
+
+# --- claiming ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: int
+    token: str
+
+
+def _due() -> Q:
+    now = timezone.now()
+    return Q(state=State.QUEUED, next_attempt_at__lte=now) | Q(
+        state=State.RUNNING, lease_expires_at__lt=now
+    )
+
+
+def _take(job_id: int, state: str, token: str, worker: str) -> Claim | None:
+    new_token = uuid.uuid4().hex
+    now = timezone.now()
+    taken = RetrieveJob.objects.filter(id=job_id, state=state, lease_token=token).update(
+        state=State.RUNNING,
+        lease_token=new_token,
+        lease_expires_at=now + timedelta(seconds=settings.RETRIEVE_LEASE_SECONDS),
+        worker=worker[:100],
+        started_at=now,
+        attempts=F("attempts") + 1,
+    )
+    return Claim(job_id, new_token) if taken == 1 else None
+
+
+def claim_next(worker: str) -> Claim | None:
+    """Take the next due job (queued and due, or running with a lapsed lease), or None."""
+    candidates = RetrieveJob.objects.filter(_due()).order_by("next_attempt_at", "id")
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            row = (
+                candidates.select_for_update(skip_locked=True)
+                .values_list("id", "state", "lease_token")
+                .first()
+            )
+            return _take(*row, worker) if row else None
+    # SQLite and others: the conditional update alone decides; a lost race tries the next.
+    for row in candidates.values_list("id", "state", "lease_token")[:20]:
+        claim = _take(*row, worker)
+        if claim is not None:
+            return claim
+    return None
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Wait before the next attempt: the base, doubled per failed attempt, capped."""
+    base = settings.RETRIEVE_BACKOFF_SECONDS
+    return float(min(base * 2 ** max(attempts - 1, 0), settings.RETRIEVE_BACKOFF_MAX_SECONDS))
+
+
+class _Lease:
+    """Renews the job's lease from its own thread while the attempt runs."""
+
+    def __init__(self, claim: Claim) -> None:
+        self.claim = claim
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"retrieve-lease-{claim.job_id}", daemon=True
+        )
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._done.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = settings.RETRIEVE_LEASE_SECONDS / 3
+        try:
+            while not self._done.wait(interval):
+                renewed = RetrieveJob.objects.filter(
+                    id=self.claim.job_id, lease_token=self.claim.token
+                ).update(
+                    lease_expires_at=timezone.now()
+                    + timedelta(seconds=settings.RETRIEVE_LEASE_SECONDS)
+                )
+                if not renewed:
+                    self.lost.set()
+                    return
+        except Exception:
+            log.exception("cannot renew the lease of retrieve job %s", self.claim.job_id)
+        finally:
+            connection.close()
+
+
+@dataclass
+class _Plan:
+    # SOP Instance UID -> Series Instance UID of everything the request covers, when the
+    # PACS answered an IMAGE-level C-FIND; None when it could not tell.
+    remote: dict[str, str] | None
+    sop_classes: list[str] = field(default_factory=list)
+    present: set[str] = field(default_factory=set)
+    requests: list[Dataset] = field(default_factory=list)
+
+    @property
+    def expected(self) -> int | None:
+        return None if self.remote is None else len(self.remote)
+
+    @property
+    def missing(self) -> int | None:
+        return None if self.remote is None else len(self.remote) - len(self.present)
+
+
+def _local_uids(uids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        found.update(
+            Instance.objects.filter(sop_instance_uid__in=chunk).values_list(
+                "sop_instance_uid", flat=True
+            )
+        )
+    return found
+
+
+def _retrieve_identifier(level: str, study: str, series: str = "", sops=None) -> Dataset:
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    ds.StudyInstanceUID = study
+    if series:
+        ds.SeriesInstanceUID = series
+    if sops:
+        # PS3.4 C.4.2.2.1 / C.2.2.2.2: a list of UIDs matches any of them.
+        ds.SOPInstanceUID = list(sops)
+    return ds
+
+
+def _plan(job: RetrieveJob) -> _Plan:
+    terms = query.SearchTerms(
+        study_instance_uid=job.study_instance_uid, series_instance_uid=job.series_instance_uid
+    )
+    outcome = scu.find(job.node, query.identifier("IMAGE", terms), limit=sys.maxsize)
+    level = "SERIES" if job.series_instance_uid else "STUDY"
+    whole = _retrieve_identifier(level, job.study_instance_uid, job.series_instance_uid)
+    remote = {}
+    sop_classes = []
+    for match in outcome.matches:
+        sop = str(match.get("SOPInstanceUID", "") or "")
+        if is_valid_uid(sop):
+            remote[sop] = str(match.get("SeriesInstanceUID", "") or "")
+            sop_class = str(match.get("SOPClassUID", "") or "")
+            if is_valid_uid(sop_class):
+                sop_classes.append(sop_class)
+    if not remote:
+        # The PACS lists no instances (or does not answer IMAGE-level queries): ask for the
+        # whole study and let the C-MOVE/C-GET answer say how many there are.
+        return _Plan(None, requests=[whole])
+    present = _local_uids(list(remote))
+    plan = _Plan(remote, sorted(set(sop_classes)), present)
+    if not present:
+        plan.requests = [whole]
+        return plan
+    by_series: dict[str, list[str]] = defaultdict(list)
+    missing_by_series: dict[str, list[str]] = defaultdict(list)
+    for sop, series in remote.items():
+        by_series[series].append(sop)
+        if sop not in present:
+            missing_by_series[series].append(sop)
+    for series, missing in missing_by_series.items():
+        if series and len(missing) == len(by_series[series]):
+            plan.requests.append(_retrieve_identifier("SERIES", job.study_instance_uid, series))
+            continue
+        for start in range(0, len(missing), UIDS_PER_REQUEST):
+            plan.requests.append(
+                _retrieve_identifier(
+                    "IMAGE",
+                    job.study_instance_uid,
+                    series,
+                    missing[start : start + UIDS_PER_REQUEST],
+                )
+            )
+    return plan
+
+
+class _Attempt:
+    """One run of a claimed job: plan, fetch, report."""
+
+    def __init__(self, claim: Claim, stop: threading.Event, lease: _Lease) -> None:
+        self.claim = claim
+        self.stop = stop
+        self.lease = lease
+        self.cancelled = False
+        self.job = RetrieveJob.objects.select_related("node").get(id=claim.job_id)
+        self.present = 0
+        self.done_before = 0  # sub-operations completed by earlier requests of this attempt
+        self.failed_before = 0
+        self.requested = 0
+        self.expected: int | None = None
+        self._last_flush = 0.0
+        self._received_here = 0  # C-GET: instances ingested on our association
+
+    # - bookkeeping -
+
+    def _counts(self, current: scu.SubOperations | None) -> dict:
+        completed = self.done_before + (current.completed + current.warning if current else 0)
+        failed = self.failed_before + (current.failed if current else 0)
+        expected = self.expected
+        if expected is None and current is not None and current.total is not None:
+            expected = self.present + self.done_before + self.failed_before + current.total
+        received = self.present + completed
+        if expected is not None:
+            received = min(received, expected)
+        return {
+            "expected_count": expected,
+            "present_count": self.present,
+            "requested_count": self.requested,
+            "received_count": received,
+            "failed_count": failed,
+        }
+
+    def _write(self, **changes) -> bool:
+        written = RetrieveJob.objects.filter(
+            id=self.claim.job_id, lease_token=self.claim.token
+        ).update(updated_at=timezone.now(), **changes)
+        if not written:
+            self.lease.lost.set()
+        return bool(written)
+
+    def _refresh_and_publish(self) -> None:
+        self.job = RetrieveJob.objects.select_related("node").get(id=self.claim.job_id)
+        if self.job.cancel_requested:
+            self.cancelled = True
+        progress.publish(self.job)
+
+    def should_stop(self) -> bool:
+        return self.cancelled or self.stop.is_set() or self.lease.lost.is_set()
+
+    def on_progress(self, current: scu.SubOperations) -> bool:
+        """Called per C-MOVE/C-GET response; True asks the PACS to cancel."""
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_SECONDS or current.status is not None:
+            self._last_flush = now
+            if self._write(**self._counts(current)):
+                self._refresh_and_publish()
+        return self.should_stop()
+
+    def on_store(self, event) -> int:
+        """C-GET: each instance arrives on our association and goes through ingest."""
+        if self.should_stop():
+            # PS3.4 C.4.3.3: we may refuse sub-operations once we want out.
+            return statuses.OUT_OF_RESOURCES
+        node = self.job.node
+        try:
+            data = event.encoded_dataset()
+            result = ingest_bytes(
+                data,
+                Instance.Source.RETRIEVE,
+                source_detail=f"{node.ae_title} from {node.host} (C-GET, job {self.job.pk})",
+            )
+        except Exception:
+            log.exception("C-GET sub-operation of job %s could not be ingested", self.job.pk)
+            return statuses.OUT_OF_RESOURCES
+        if result.ok:
+            self._received_here += 1
+        return statuses.store_status(result)
+
+    # - the attempt -
+
+    def run(self) -> str:
+        job = self.job
+        node = job.node
+        if job.cancel_requested:
+            return self._end(State.CANCELLED, "cancelled")
+        if not node.enabled:
+            return self._end(State.FAILED, f"PACS node {node.name!r} is disabled")
+        if node.retrieve_method == PacsNode.RetrieveMethod.MOVE and not node.may_store:
+            return self._end(
+                State.FAILED,
+                f"PACS node {node.name!r} may not store to us, so C-MOVE cannot deliver "
+                "(turn on 'may store' or use C-GET)",
+            )
+        try:
+            plan = _plan(job)
+            self.present = len(plan.present)
+            self.expected = plan.expected
+            if plan.missing == 0:
+                self._write(**self._counts(None))
+                return self._end(State.DONE, "")
+            self.requested = plan.missing or 0
+            self._write(**self._counts(None))
+            self._refresh_and_publish()
+            last = None
+            for identifier in plan.requests:
+                if self.should_stop():
+                    break
+                last = self._fetch(identifier, plan)
+                self.done_before += last.completed + last.warning
+                self.failed_before += last.failed
+                if self.expected is None and last.total is not None:
+                    self.requested = last.total
+            return self._conclude(plan, last)
+        except scu.PacsError as exc:
+            return self._retry(str(exc))
+        except _Permanent as exc:
+            return self._end(State.FAILED, str(exc))
+
+    def _fetch(self, identifier: Dataset, plan: _Plan) -> scu.SubOperations:
+        node = self.job.node
+        if node.retrieve_method == PacsNode.RetrieveMethod.GET:
+            return scu.get(
+                node,
+                identifier,
+                self.on_store,
+                sop_classes=plan.sop_classes or None,
+                on_progress=self.on_progress,
+            )
+        try:
+            return scu.move(node, identifier, settings.DICOM_AE_TITLE, on_progress=self.on_progress)
+        except scu.PacsError as exc:
+            raise scu.PacsError(
+                f"{exc} (C-MOVE sends to our listener: is dicom_listener running, and does "
+                f"the PACS know AE title {settings.DICOM_AE_TITLE!r} at our address?)"
+            ) from None
+
+    def _conclude(self, plan: _Plan, last: scu.SubOperations | None) -> str:
+        counts = self._counts(None)
+        if plan.remote is not None:
+            # The archive is the truth: count what is here now.
+            counts["received_count"] = len(_local_uids(list(plan.remote)))
+        self._write(**counts)
+        if self.lease.lost.is_set():
+            return "lost"
+        if self.cancelled or (last is not None and last.cancelled and not self.stop.is_set()):
+            return self._end(State.CANCELLED, "cancelled")
+        if self.stop.is_set():
+            return self._requeue("the worker stopped; the job resumes where it left off")
+        if plan.remote is not None:
+            missing = len(plan.remote) - counts["received_count"]
+            if missing == 0:
+                return self._end(State.DONE, "")
+            failed = counts["failed_count"]
+            detail = f"; the PACS reported {failed} failed" if failed else ""
+            if last is not None and last.status:
+                detail += f" (status 0x{last.status:04X})"
+            if last is not None and last.error_comment:
+                detail += f": {last.error_comment}"
+            return self._retry(f"{missing} of {len(plan.remote)} instances not received{detail}")
+        if self.requested == 0:
+            raise _Permanent(
+                f"PACS {self.job.node.name!r} has no instances for this "
+                f"{'series' if self.job.series_instance_uid else 'study'}"
+            )
+        if counts["failed_count"] == 0 and last is not None and last.status == statuses.SUCCESS:
+            return self._end(State.DONE, "")
+        return self._retry(
+            f"{counts['failed_count']} of {self.requested} instances failed"
+            + (f" (status 0x{last.status:04X})" if last and last.status else "")
+        )
+
+    def _end(self, state: str, error: str) -> str:
+        self._write(
+            state=state,
+            error=error,
+            finished_at=timezone.now(),
+            lease_token="",
+            lease_expires_at=None,
+        )
+        self._refresh_and_publish()
+        log.info("retrieve job %s %s %s", self.job.pk, state, error)
+        return state
+
+    def _retry(self, error: str) -> str:
+        attempts = self.job.attempts
+        if attempts >= settings.RETRIEVE_MAX_ATTEMPTS:
+            return self._end(State.FAILED, f"{error} (gave up after {attempts} attempts)")
+        delay = backoff_seconds(attempts)
+        self._write(
+            state=State.QUEUED,
+            error=f"{error} (attempt {attempts} of {settings.RETRIEVE_MAX_ATTEMPTS}; "
+            f"retrying in {delay:.0f} s)",
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            lease_token="",
+            lease_expires_at=None,
+        )
+        self._refresh_and_publish()
+        log.warning("retrieve job %s attempt %s failed: %s", self.job.pk, attempts, error)
+        return State.QUEUED
+
+    def _requeue(self, reason: str) -> str:
+        # Not the job's fault: the attempt does not count.
+        self._write(
+            state=State.QUEUED,
+            error=reason,
+            attempts=F("attempts") - 1,
+            next_attempt_at=timezone.now(),
+            lease_token="",
+            lease_expires_at=None,
+        )
+        self._refresh_and_publish()
+        return State.QUEUED
+
+
+def run_claimed(claim: Claim, stop: threading.Event | None = None) -> str:
+    """Run one attempt of a claimed job; returns the state it was left in ("lost" if
+    another worker took it over)."""
+    stop = stop or threading.Event()
+    with _Lease(claim) as lease:
+        attempt = _Attempt(claim, stop, lease)
+        try:
+            return attempt.run()
+        except Exception as exc:
+            log.exception("retrieve job %s failed unexpectedly", claim.job_id)
+            return attempt._retry(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def run_due_jobs(worker: str = "inline", stop: threading.Event | None = None) -> int:
+    """Claim and run due jobs one after another in this thread; returns how many ran."""
+    count = 0
+    while not (stop and stop.is_set()):
+        claim = claim_next(worker)
+        if claim is None:
+            return count
+        run_claimed(claim, stop)
+        count += 1
+    return count

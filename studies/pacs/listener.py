@@ -1,0 +1,224 @@
+"""The DICOM listener: a Verification and Storage SCP (PS3.4 A, B) in front of ingest.
+
+Who may store is decided when the association is requested: the calling AE title must be a
+known sender (or a PACS node delivering C-MOVE results) and, where an address is configured,
+connect from it; anyone else gets A-ASSOCIATE-RJ "calling AE title not recognized"
+(PS3.8 9.3.4). Each C-STORE runs ingest in the association's own thread and answers only
+after the instance is durable and indexed, so a Success status is a promise kept.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import threading
+import weakref
+from dataclasses import dataclass
+
+import pydicom
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import Verification
+from pynetdicom.transport import ThreadedAssociationServer
+
+from studies.ingest import ingest_bytes
+from studies.models import Instance, PacsNode
+from studies.pacs import nodes, statuses, syntaxes
+
+log = logging.getLogger(__name__)
+
+# PS3.8 9.3.4 A-ASSOCIATE-RJ: rejected-permanent, by the service user.
+_REJECTED_PERMANENT = 0x01
+_SERVICE_USER = 0x01
+_CALLING_AE_NOT_RECOGNIZED = 0x03
+
+
+@dataclass(frozen=True)
+class _Peer:
+    ae_title: str
+    address: str
+    is_pacs_node: bool
+
+    @property
+    def detail(self) -> str:
+        return f"{self.ae_title} from {self.address}"
+
+
+# Per-association facts decided once at A-ASSOCIATE, read by every C-STORE on it.
+_peers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _NoDelayServer(ThreadedAssociationServer):
+    """Sets TCP_NODELAY on each accepted socket: DIMSE is request/response, and Nagle's
+    algorithm would hold back each short response (C-STORE-RSP) for the peer's delayed ACK."""
+
+    def get_request(self):
+        client_socket, address = super().get_request()
+        client_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client_socket, address
+
+
+def _peer_address(event) -> str:
+    return str(event.assoc.requestor.address)
+
+
+def _handle_requested(event) -> None:
+    """Authorise the calling AE (and its address) before any negotiation."""
+    assoc = event.assoc
+    calling = assoc.requestor.primitive.calling_ae_title.strip()
+    address = _peer_address(event)
+    close_old_connections()
+    try:
+        reason = nodes.refusal_reason(calling, address)
+        is_node = not reason and PacsNode.objects.filter(ae_title=calling, enabled=True).exists()
+    except DatabaseError:
+        log.exception("cannot check the calling AE title %r; refusing", calling)
+        reason, is_node = "the archive database is unavailable", False
+    if reason:
+        log.warning("refused association from %s at %s: %s", calling, address, reason)
+        connection.close()
+        assoc.acse.send_reject(_REJECTED_PERMANENT, _SERVICE_USER, _CALLING_AE_NOT_RECOGNIZED)
+        evt.trigger(assoc, evt.EVT_REJECTED, {})
+        assoc.kill()
+        return
+    _peers[assoc] = _Peer(calling, address, is_node)
+
+
+def _handle_closed(event) -> None:
+    # Released or aborted: this association's thread is done with its database connection.
+    connection.close()
+
+
+def _header_uids(part10: bytes, transfer_syntax: str) -> tuple[str, str] | None:
+    """SOP Class and Instance UID from the data set itself, or None if they cannot be read
+    cheaply (ingest then gives the precise reason)."""
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        return None  # inflating here would bypass ingest's inflation cap
+    try:
+        ds = pydicom.dcmread(
+            io.BytesIO(part10),
+            stop_before_pixels=True,
+            specific_tags=["SOPClassUID", "SOPInstanceUID"],
+        )
+        return str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))
+    except Exception:
+        return None
+
+
+def _handle_store(event) -> int:
+    request = event.request
+    peer = _peers.get(event.assoc) or _Peer(
+        event.assoc.requestor.ae_title.strip(), _peer_address(event), False
+    )
+    try:
+        data = event.encoded_dataset()
+    except Exception:
+        log.exception("cannot encode the data set received from %s", peer.detail)
+        return statuses.CANNOT_UNDERSTAND
+    uids = _header_uids(data, str(event.context.transfer_syntax))
+    affected = (str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID))
+    if uids is not None and uids != affected:
+        # PS3.4 B.2.3: the data set is not the instance the request announced.
+        log.warning(
+            "C-STORE from %s announced %s/%s but the data set is %s/%s",
+            peer.detail,
+            *affected,
+            *uids,
+        )
+        return statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+    # PS3.7 9.3.1.1: Move Originator AE Title marks a C-MOVE sub-operation.
+    move_originator = str(getattr(request, "MoveOriginatorApplicationEntityTitle", "") or "")
+    retrieved = bool(move_originator) and peer.is_pacs_node
+    source = Instance.Source.RETRIEVE if retrieved else Instance.Source.CSTORE
+    if connection.errors_occurred:
+        connection.close()
+    try:
+        result = ingest_bytes(data, source, source_detail=peer.detail)
+    except (DatabaseError, OSError):
+        log.exception("ingest failed for an instance from %s", peer.detail)
+        connection.close()
+        return statuses.OUT_OF_RESOURCES
+    status = statuses.store_status(result)
+    if status != statuses.SUCCESS:
+        log.info("C-STORE from %s refused with 0x%04X: %s", peer.detail, status, result.reason_code)
+    return status
+
+
+def application_entity(ae_title: str | None = None) -> AE:
+    ae = AE(ae_title=ae_title or settings.DICOM_AE_TITLE)
+    ae.maximum_associations = settings.DICOM_MAX_ASSOCIATIONS
+    ae.maximum_pdu_size = settings.DICOM_MAX_PDU_BYTES
+    ae.acse_timeout = settings.DICOM_ACSE_TIMEOUT
+    ae.dimse_timeout = settings.DICOM_DIMSE_TIMEOUT
+    ae.network_timeout = settings.DICOM_NETWORK_TIMEOUT
+    # PS3.8 9.3.2: a request addressed to another AE title is not for us.
+    ae.require_called_aet = True
+    ae.add_supported_context(Verification)
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, syntaxes.STORAGE)
+    return ae
+
+
+HANDLERS = [
+    (evt.EVT_REQUESTED, _handle_requested),
+    (evt.EVT_C_STORE, _handle_store),
+    (evt.EVT_RELEASED, _handle_closed),
+    (evt.EVT_ABORTED, _handle_closed),
+]
+
+
+class Listener:
+    """The SCP on (host, port); port 0 picks a free port (see ``.port``)."""
+
+    def __init__(
+        self, host: str | None = None, port: int | None = None, ae_title: str | None = None
+    ) -> None:
+        self.ae = application_entity(ae_title)
+        address = (
+            settings.DICOM_BIND if host is None else host,
+            settings.DICOM_PORT if port is None else port,
+        )
+        self.server = self.ae.make_server(
+            address, evt_handlers=HANDLERS, server_class=_NoDelayServer
+        )
+        self.ae._servers.append(self.server)  # so server.shutdown() can deregister it
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return self.server.server_address[0]
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def ae_title(self) -> str:
+        return self.server.ae_title
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever(poll_interval=0.5)
+
+    def start(self) -> Listener:
+        self._thread = threading.Thread(
+            target=self.serve_forever, name=f"dicom-listener:{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, then let running associations finish (bounded by the timeouts)."""
+        self.server.shutdown()
+        for assoc in self.server.active_associations:
+            assoc.join(timeout=settings.DICOM_NETWORK_TIMEOUT)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Listener:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
