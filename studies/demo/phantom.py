@@ -192,7 +192,9 @@ def _uid(*parts: str) -> str:
     return str(generate_uid(entropy_srcs=["dicom-viewer demo CT", *parts]))
 
 
-def series_uids(slices: int = DEFAULT_SLICES, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED):
+def series_uids(
+    slices: int = DEFAULT_SLICES, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED
+) -> SeriesUIDs:
     """The UIDs a given phantom will carry; known before any pixel is drawn."""
     key = f"seed={seed} slices={slices} size={size}"
     study = _uid(key, "study")
@@ -227,11 +229,6 @@ class Geometry:
 
     def t(self, index: int) -> float:
         return index / max(self.slices - 1, 1)
-
-    def pixel_of(self, x_mm: float, y_mm: float) -> tuple[int, int]:
-        """(row, column) of the pixel whose centre is nearest to a patient point."""
-        x0, y0 = self.first_pixel_xy
-        return round((y_mm - y0) / self.pixel_spacing), round((x_mm - x0) / self.pixel_spacing)
 
 
 class _Canvas:
