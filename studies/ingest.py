@@ -176,28 +176,27 @@ def _store_and_index(
         study_instance_uid=checked.study_instance_uid,
         series_instance_uid=checked.series_instance_uid,
     )
-    existing = Instance.objects.filter(sop_instance_uid=checked.sop_instance_uid).first()
-    if existing is not None:
+    existing_id = (
+        Instance.objects.filter(sop_instance_uid=checked.sop_instance_uid)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if existing_id is not None:
         result.status = DUPLICATE
-        result.instance_id = existing.pk
+        result.instance_id = existing_id
         return result
 
-    try:
-        header = dicom_text.header_json(checked.dataset)
-    except Exception as exc:
-        raise Rejected("malformed", f"header cannot be represented as DICOM JSON: {exc}")
     file_bytes = _part10_bytes(checked, data)
     stored = dicom_store().put(key_digest(checked.sop_instance_uid), file_bytes)
     try:
         with transaction.atomic():
-            instance = _index(
-                checked, header, stored.relative_path, file_bytes, source, source_detail
-            )
+            instance = _index(checked, stored.relative_path, file_bytes, source, source_detail)
     except IntegrityError:
         # Another sender indexed the same SOP Instance UID between our check and our insert.
-        winner = Instance.objects.get(sop_instance_uid=checked.sop_instance_uid)
         result.status = DUPLICATE
-        result.instance_id = winner.pk
+        result.instance_id = Instance.objects.values_list("pk", flat=True).get(
+            sop_instance_uid=checked.sop_instance_uid
+        )
         return result
     except (Rejected, DatabaseError):
         # Nothing was indexed, so a file we just created would be an orphan.
@@ -218,7 +217,6 @@ def _store_and_index(
 
 def _index(
     checked: CheckedFile,
-    header: dict,
     relative_path: str,
     file_bytes: bytes,
     source: str,
@@ -231,40 +229,51 @@ def _index(
         dicom_text.time,
         dicom_text.integer,
     )
-    patient, _ = Patient.objects.get_or_create(
-        patient_id=text(ds, "PatientID", 64),
-        issuer_of_patient_id=text(ds, "IssuerOfPatientID", 64),
-        defaults={
-            "name": text(ds, "PatientName", 324),
-            "birth_date": date(ds, "PatientBirthDate"),
-            "sex": text(ds, "PatientSex", 16),
-        },
-    )
-    study, _ = Study.objects.get_or_create(
-        study_instance_uid=checked.study_instance_uid,
-        defaults={
-            "patient": patient,
-            "study_date": date(ds, "StudyDate"),
-            "study_time": time(ds, "StudyTime"),
-            "accession_number": text(ds, "AccessionNumber", 16),
-            "study_id": text(ds, "StudyID", 16),
-            "description": text(ds, "StudyDescription", 64),
-            "referring_physician_name": text(ds, "ReferringPhysicianName", 324),
-        },
-    )
     modality = text(ds, "Modality", 16)
-    series, series_created = Series.objects.get_or_create(
-        series_instance_uid=checked.series_instance_uid,
-        defaults={
-            "study": study,
-            "modality": modality,
-            "series_number": integer(ds, "SeriesNumber"),
-            "description": text(ds, "SeriesDescription", 64),
-            "body_part_examined": text(ds, "BodyPartExamined", 16),
-            "frame_of_reference_uid": text(ds, "FrameOfReferenceUID", 64),
-        },
+    # Most instances belong to a series we already hold: one indexed lookup instead of
+    # three get-or-creates.
+    series = (
+        Series.objects.filter(series_instance_uid=checked.series_instance_uid)
+        .select_related("study")
+        .first()
     )
-    if series.study_id != study.pk:
+    series_created = False
+    if series is not None:
+        study = series.study
+    else:
+        patient, _ = Patient.objects.get_or_create(
+            patient_id=text(ds, "PatientID", 64),
+            issuer_of_patient_id=text(ds, "IssuerOfPatientID", 64),
+            defaults={
+                "name": text(ds, "PatientName", 324),
+                "birth_date": date(ds, "PatientBirthDate"),
+                "sex": text(ds, "PatientSex", 16),
+            },
+        )
+        study, _ = Study.objects.get_or_create(
+            study_instance_uid=checked.study_instance_uid,
+            defaults={
+                "patient": patient,
+                "study_date": date(ds, "StudyDate"),
+                "study_time": time(ds, "StudyTime"),
+                "accession_number": text(ds, "AccessionNumber", 16),
+                "study_id": text(ds, "StudyID", 16),
+                "description": text(ds, "StudyDescription", 64),
+                "referring_physician_name": text(ds, "ReferringPhysicianName", 324),
+            },
+        )
+        series, series_created = Series.objects.get_or_create(
+            series_instance_uid=checked.series_instance_uid,
+            defaults={
+                "study": study,
+                "modality": modality,
+                "series_number": integer(ds, "SeriesNumber"),
+                "description": text(ds, "SeriesDescription", 64),
+                "body_part_examined": text(ds, "BodyPartExamined", 16),
+                "frame_of_reference_uid": text(ds, "FrameOfReferenceUID", 64),
+            },
+        )
+    if series.study_id != study.pk or study.study_instance_uid != checked.study_instance_uid:
         raise Rejected(
             "conflicting_uids",
             "Series Instance UID already belongs to a different study in this archive",
@@ -283,7 +292,7 @@ def _index(
         sha256=content_digest(file_bytes),
         source=source,
         source_detail=dicom_text.clean_text(source_detail, 200),
-        dicom_json=header,
+        dicom_json=checked.header,
     )
     Series.objects.filter(pk=series.pk).update(number_of_instances=F("number_of_instances") + 1)
     study_changes = {"number_of_instances": F("number_of_instances") + 1}

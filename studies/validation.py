@@ -27,6 +27,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from studies.dicom_text import header_json
+
 PREAMBLE_LENGTH = 128
 # PS3.5 9.1: a UID is dot-separated numbers without leading zeros, at most 64 characters.
 _UID_PATTERN = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
@@ -55,6 +57,7 @@ class Limits:
 @dataclass
 class CheckedFile:
     dataset: Dataset
+    header: dict  # the data set as DICOM JSON without bulk data (studies.dicom_text)
     transfer_syntax_uid: str
     sop_class_uid: str
     sop_instance_uid: str
@@ -112,7 +115,14 @@ def check_file(data: bytes, limits: Limits) -> CheckedFile:
             )
         raise
     frames, rows, columns = _check_pixel_data(dataset, transfer_syntax, limits)
+    # Values are decoded lazily; converting the header decodes every element, so a broken
+    # one is found here rather than by whoever reads the header next.
+    try:
+        header = header_json(dataset)
+    except Exception as exc:
+        raise Rejected("malformed", f"header cannot be decoded: {type(exc).__name__}: {exc}")
     return CheckedFile(
+        header=header,
         dataset=dataset,
         transfer_syntax_uid=str(transfer_syntax),
         number_of_frames=frames,
@@ -185,10 +195,6 @@ def _read_dataset(data: bytes, is_part10: bool) -> Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             dataset = pydicom.dcmread(io.BytesIO(data), force=not is_part10)
-            # Values are decoded lazily; touch every element now so a broken one is
-            # found here rather than by whoever reads the header next.
-            for _ in dataset.iterall():
-                pass
     except InvalidDicomError as exc:
         raise Rejected("not_dicom", f"not a DICOM file: {exc}")
     except Exception as exc:
