@@ -60,7 +60,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 test: venv system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	REQUIRE_PEERS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 	node --test tests/js/
 
 bench: venv system-deps

@@ -28,3 +28,7 @@ def admin_user(db) -> User:
 def clinician_client(client, clinician):
     client.force_login(clinician)
     return client
+
+
+# Real peers, started on free loopback ports per test (tests/peers/).
+from tests.peers.fixtures import orthanc, orthanc_factory  # noqa: E402,F401

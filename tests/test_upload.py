@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import zipfile
 
 import pytest
@@ -13,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from studies.models import Instance, QuarantinedFile, Study
+from tests.browser import chromium_page, save_screenshot
 from tests.dicom_files import make_ct, sample_path, to_bytes
 
 PAGE = reverse("frontend:upload")
@@ -270,15 +270,11 @@ def test_odd_content_length_does_not_crash(clinician_client, content_length):
 
 # --- The page in a real browser ---------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium")
-
 
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian chromium package")
 def test_browser_uploads_picked_files_and_a_folder_and_shows_each_result(
     live_server, clinician, tmp_path
 ):
-    sync_api = pytest.importorskip("playwright.sync_api")
     folder = tmp_path / "cd" / "SERIES1"
     folder.mkdir(parents=True)
     for number in (1, 2):
@@ -289,11 +285,9 @@ def test_browser_uploads_picked_files_and_a_folder_and_shows_each_result(
 
     # The browser is driven between database checks, never during them: Django's ORM
     # refuses to run while Playwright's event loop is active.
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page_errors: list[str] = []
-        page.on("pageerror", lambda error: page_errors.append(str(error)))
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
         page.goto(f"{live_server.url}{PAGE}")
         page.fill("#id_username", "clinician")
         page.fill("#id_password", "clinician-pass-123")
@@ -302,19 +296,20 @@ def test_browser_uploads_picked_files_and_a_folder_and_shows_each_result(
 
         page.set_input_files("#file-input", [tmp_path / "notes.txt", tmp_path / "export.zip"])
         progress = page.locator("#upload-progress-text")
-        sync_api.expect(progress).to_contain_text("2 files of 2")
-        sync_api.expect(progress).to_contain_text("done")
+        expect(progress).to_contain_text("2 files of 2")
+        expect(progress).to_contain_text("done")
         page.set_input_files("#folder-input", tmp_path / "cd")
-        sync_api.expect(progress).to_contain_text("4 files of 4")
-        sync_api.expect(progress).to_contain_text("1 system file skipped")
-        sync_api.expect(progress).to_contain_text("done")
+        expect(progress).to_contain_text("4 files of 4")
+        expect(progress).to_contain_text("1 system file skipped")
+        expect(progress).to_contain_text("done")
 
         counts = {
             status: page.locator(f"[data-count={status}]").inner_text()
             for status in ("stored", "duplicate", "rejected", "failed")
         }
         rows = page.locator("#upload-results tr").all_inner_texts()
-        browser.close()
+        save_screenshot(page, "upload-results")
+        page_errors = page.errors
 
     assert page_errors == []
     assert counts == {"stored": "3", "duplicate": "0", "rejected": "1", "failed": "0"}
