@@ -62,8 +62,14 @@ def _ingest_zip(name: str, upload: UploadedFile, username: str) -> Iterator[Inge
             yield ingest_candidate(candidate, Instance.Source.UPLOAD, username)
     except SourceError as exc:
         # The archive as a whole is unusable (not a zip, over the member or size caps);
-        # members before the fault were ingested on their own, the rest is reported.
-        yield ingest_candidate(Candidate(name, problem=str(exc)), Instance.Source.UPLOAD, username)
+        # members before the fault were ingested on their own, the rest is reported. The
+        # archive itself is kept in the quarantine when it is small enough to keep.
+        kept = b""
+        if upload.size <= settings.INGEST_MAX_FILE_BYTES:
+            upload.seek(0)
+            kept = upload.read()
+        broken = Candidate(name, kept, problem=str(exc))
+        yield ingest_candidate(broken, Instance.Source.UPLOAD, username)
 
 
 def result_as_json(result: IngestResult) -> dict[str, object]:

@@ -113,12 +113,13 @@ def ingest_bytes(
 
 
 def ingest_candidate(candidate: Candidate, source: str, source_detail: str = "") -> IngestResult:
-    """Ingest a file from a source; one that could not be read is recorded with the reason."""
-    if candidate.data is not None:
-        return ingest_bytes(candidate.data, source, source_detail, candidate.name)
+    """Ingest a file from a source; one that could not be read is quarantined with the reason
+    (and with whatever bytes the source still had, so an upload is not lost)."""
+    if not candidate.problem:
+        return ingest_bytes(candidate.data or b"", source, source_detail, candidate.name)
     code = "too_large" if candidate.size is not None else "unreadable"
     return _quarantine(
-        b"",
+        candidate.data or b"",
         source,
         source_detail,
         candidate.name,

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from studies.models import Instance, QuarantinedFile, Study
+from studies.storage import quarantine_store
 from tests.browser import chromium_page, save_screenshot
 from tests.dicom_files import make_ct, sample_path, to_bytes
 
@@ -142,8 +143,11 @@ def test_broken_zip_is_reported_not_dropped(clinician_client):
     assert results["cd.zip"]["status"] == "rejected"
     assert results["cd.zip"]["reason_code"] == "unreadable"
     assert "cd.zip" in results["cd.zip"]["reason"]
-    # Recorded in the quarantine with its reason, though the bytes are not a file to keep.
-    assert QuarantinedFile.objects.get().original_name == "cd.zip"
+    # Kept in the quarantine with its reason: the sender's bytes are not lost.
+    entry = QuarantinedFile.objects.get()
+    assert entry.original_name == "cd.zip"
+    with quarantine_store().open(entry.file_path) as handle:
+        assert handle.read() == truncated
 
 
 def test_unreadable_zip_member_is_rejected_and_the_rest_still_stored(clinician_client):
