@@ -1,0 +1,165 @@
+"""Stage 1: one frame of pixel data → a numpy array of stored values.
+
+pydicom's decoders do the work (native, deflated, RLE through pylibjpeg-rle, JPEG and JPEG-LS
+through pylibjpeg-libjpeg, JPEG 2000 through pylibjpeg-openjpeg). This module feeds them the
+checked header values rather than the data set, so an attribute that pydicom would trip over
+has already been answered with a clear error, and turns every decoder failure into
+``DecodeError``.
+
+Colour stays as the decoder delivers it: the returned photometric interpretation says whether
+a JPEG came out as YBR or RGB (JPEG 2000 with YBR_RCT/ICT is RGB after the decoder's inverse
+component transform, PS3.5 8.2.4); ``color`` does any remaining conversion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate, get_frame
+from pydicom.pixels import get_decoder
+from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
+
+from .errors import DecodeError, InvalidRequest, UnsupportedImage
+from .header import ImageHeader
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedFrame:
+    pixels: np.ndarray  # (rows, columns) or (rows, columns, 3), native byte order
+    photometric: str  # as delivered by the decoder, e.g. YBR_FULL stays YBR_FULL
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.pixels.nbytes)
+
+
+def check_frame_index(header: ImageHeader, frame: int) -> None:
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise InvalidRequest(f"frame {frame!r} is not an integer")
+    if not 0 <= frame < header.number_of_frames:
+        raise InvalidRequest(
+            f"frame {frame + 1} does not exist: the image has {header.number_of_frames} frame(s)"
+        )
+
+
+def decode_frame(ds: Dataset, header: ImageHeader, frame: int) -> DecodedFrame:
+    """Decode frame ``frame`` (0-based) of ``ds``, whose header was read by ``read_header``."""
+    check_frame_index(header, frame)
+    syntax = header.transfer_syntax
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise UnsupportedImage(f"no decoder exists for the transfer syntax {syntax.name}")
+    if not decoder.is_available:
+        raise UnsupportedImage(f"no decoder is installed for the transfer syntax {syntax.name}")
+    data = ds[header.pixel_keyword].value
+    if not data:
+        raise DecodeError("the pixel data element is empty")
+    options = _options(ds, header)
+    try:
+        array, properties = decoder.as_array(
+            data, index=frame, raw=True, decoding_plugin=_plugin(header), **options
+        )
+    except Exception as exc:  # decoders raise anything from ValueError to RuntimeError
+        array, properties = _retry_tolerant(data, header, frame, options, exc)
+    return DecodedFrame(
+        _conform(array, header, frame), str(properties["photometric_interpretation"])
+    )
+
+
+def _options(ds: Dataset, header: ImageHeader) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "rows": header.rows,
+        "columns": header.columns,
+        "samples_per_pixel": header.samples_per_pixel,
+        "bits_allocated": header.bits_allocated,
+        "bits_stored": header.bits_stored,
+        "pixel_representation": header.pixel_representation,
+        "photometric_interpretation": header.photometric,
+        "number_of_frames": header.number_of_frames,
+        "pixel_keyword": header.pixel_keyword,
+        "pixel_vr": header.pixel_vr,
+    }
+    if header.samples_per_pixel > 1:
+        options["planar_configuration"] = header.planar_configuration
+    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+        options["extended_offsets"] = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    return options
+
+
+def _retry_tolerant(
+    data: bytes, header: ImageHeader, frame: int, options: dict[str, Any], error: Exception
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Second chance for a known, harmless encoder fault; otherwise the original error."""
+    if header.transfer_syntax in (JPEGBaseline8Bit, JPEGExtended12Bit):
+        try:
+            fragment = get_frame(data, frame, number_of_frames=header.number_of_frames)
+            fixed = sequential_sos_fixed(fragment)
+        except Exception:
+            fixed = None
+        if fixed is not None:
+            single = dict(options, number_of_frames=1)
+            decoder = get_decoder(header.transfer_syntax)
+            with contextlib.suppress(Exception):  # if the fix does not help: original error
+                return decoder.as_array(encapsulate([fixed]), index=0, raw=True, **single)
+    reason = str(error).strip().splitlines()
+    detail = " ".join(line.strip() for line in reason[:3]) or type(error).__name__
+    raise DecodeError(
+        f"frame {frame + 1} cannot be decoded ({header.transfer_syntax.name}): {detail}"
+    )
+
+
+def sequential_sos_fixed(codestream: bytes) -> bytes | None:
+    """The codestream with a sequential-DCT Start of Scan corrected, or None if it is fine.
+
+    ITU-T T.81 B.2.3: in sequential DCT scans Ss = 0, Se = 63 and Ah = Al = 0. Some encoders
+    write Se = 0 (NEMA WG04's NM1_JPLY, pydicom's JPEG-lossy.dcm); the IJG library warns and
+    uses 63, while libjpeg (pylibjpeg) refuses. Rewriting those three bytes does what IJG does.
+    """
+    position = 2
+    sequential = False
+    fixed = bytearray(codestream)
+    changed = False
+    while position + 4 <= len(fixed):
+        if fixed[position] != 0xFF:
+            return None
+        marker = fixed[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = int.from_bytes(fixed[position + 2 : position + 4], "big")
+        if marker in (0xC0, 0xC1):  # baseline or extended sequential DCT
+            sequential = True
+        if marker == 0xDA:
+            components = fixed[position + 4] if position + 4 < len(fixed) else 0
+            spectral = position + 5 + 2 * components
+            if not sequential or spectral + 2 >= len(fixed):
+                return None
+            if fixed[spectral : spectral + 3] != b"\x00\x3f\x00":
+                fixed[spectral : spectral + 3] = b"\x00\x3f\x00"
+                changed = True
+            # Entropy-coded data follows; later scans of a sequential image are rare.
+            return bytes(fixed) if changed else None
+        position += 2 + length
+    return None
+
+
+def _conform(array: np.ndarray, header: ImageHeader, frame: int) -> np.ndarray:
+    expected = (header.rows, header.columns)
+    if header.samples_per_pixel > 1:
+        expected = (*expected, header.samples_per_pixel)
+    if array.shape != expected:
+        raise DecodeError(f"frame {frame + 1} decoded to shape {array.shape}, expected {expected}")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return np.ascontiguousarray(array)
+
+
+def _plugin(header: ImageHeader) -> str:
+    if header.transfer_syntax == JPEGBaseline8Bit:
+        return "pillow"
+    return ""

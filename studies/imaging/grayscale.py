@@ -1,0 +1,94 @@
+"""The grayscale pipeline of PS3.4 N.2 folded into one table over the stored values.
+
+Modality LUT → VOI LUT → Presentation are all functions of the stored value alone, so for
+integer data they are evaluated once per distinct value in the frame's actual range
+(``low .. high``), not once per pixel; rendering is then a single ``table[stored - low]``, and
+a window change only rebuilds a table of at most a few thousand entries. Float pixel data,
+or integer ranges too wide for a table, go through the same functions pixel by pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .header import ImageHeader
+from .modality_lut import ModalityLut
+from .presentation import to_display
+from .voi_lut import Voi, Window, apply_voi, window_over_range
+
+MAX_TABLE_ENTRIES = 1 << 20
+
+
+def display_table(low: int, high: int, modality: ModalityLut, voi: Voi, invert: bool) -> np.ndarray:
+    """uint8 display value for each stored value ``low .. high``."""
+    stored = np.arange(low, high + 1, dtype=np.int64)
+    return to_display(apply_voi(modality.apply(stored), voi), invert)
+
+
+def to_gray8(
+    stored: np.ndarray, low: int, high: int, modality: ModalityLut, voi: Voi, invert: bool
+) -> np.ndarray:
+    """Display values (uint8) for an array of stored values whose range is ``low .. high``."""
+    if stored.dtype.kind in "iu" and high - low + 1 <= MAX_TABLE_ENTRIES:
+        table = display_table(low, high, modality, voi, invert)
+        # Resampled regions can only hold values inside the frame's range; clip anyway so a
+        # rounding at the edge can never index outside the table.
+        index = np.clip(stored.astype(np.int64, copy=False) - low, 0, high - low)
+        return table[index]
+    return to_display(apply_voi(modality.apply(stored), voi), invert)
+
+
+def padding_range(header: ImageHeader) -> tuple[float, float] | None:
+    """Stored values that are padding, not data. PS3.3 C.7.5.1.1.2.
+
+    Pixel Padding Value alone marks one value; with Pixel Padding Range Limit every value
+    between the two (inclusive, in either order) is padding.
+    """
+    value = _number(header.meta.get("PixelPaddingValue"))
+    if value is None:
+        return None
+    limit = _number(header.meta.get("PixelPaddingRangeLimit"))
+    if limit is None:
+        return value, value
+    return min(value, limit), max(value, limit)
+
+
+def data_window(stored: np.ndarray, header: ImageHeader, modality: ModalityLut) -> Window:
+    """The window over the frame's modality values, padding excluded (for files with no VOI)."""
+    values = stored
+    padding = padding_range(header)
+    if padding is not None:
+        keep = (stored < padding[0]) | (stored > padding[1])
+        if keep.any():
+            values = stored[keep]
+    low, high = _modality_extent(values, modality)
+    return window_over_range(low, high)
+
+
+def _modality_extent(values: np.ndarray, modality: ModalityLut) -> tuple[float, float]:
+    if values.dtype.kind == "f":
+        values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 0.0
+    low, high = values.min(), values.max()
+    if modality.table is None:
+        ends = modality.apply(np.array([low, high]))  # linear: the extremes map to extremes
+        return float(ends.min()), float(ends.max())
+    # A table need not be monotonic: look at every value that occurs.
+    span = int(high) - int(low) + 1
+    if span <= MAX_TABLE_ENTRIES:
+        present = np.bincount((values - low).ravel().astype(np.int64), minlength=span) > 0
+        occurring = np.arange(int(low), int(high) + 1)[present]
+    else:
+        occurring = np.unique(values)
+    mapped = modality.apply(occurring)
+    return float(mapped.min()), float(mapped.max())
+
+
+def _number(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
