@@ -187,6 +187,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 16 * 1024**
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5000, minimum=1)
 STOW_MAX_REQUEST_BYTES = env_int("STOW_MAX_REQUEST_BYTES", 4 * 1024**3, minimum=1024)
 
+# --- Imaging (studies.imaging via studies.rendering) ---------------------------------------
+# Decoded frames and pyramid levels are cached per process, bounded in bytes.
+IMAGING_CACHE_BYTES = env_int("IMAGING_CACHE_BYTES", 512 * 1024**2, minimum=1024**2)
+IMAGING_MAX_FRAME_BYTES = env_int("IMAGING_MAX_FRAME_BYTES", 512 * 1024**2, minimum=1024)
+IMAGING_MAX_OUTPUT_PIXELS = env_int("IMAGING_MAX_OUTPUT_PIXELS", 8192 * 8192, minimum=1024)
+IMAGING_TILE_SIZE = env_int("IMAGING_TILE_SIZE", 256, minimum=256)
+# Threads that decode and render off the event loop (numpy and the codecs release the GIL).
+IMAGING_WORKERS = env_int("IMAGING_WORKERS", 4, minimum=1)
+
 STUDY_LIST_PAGE_SIZE = env_int("STUDY_LIST_PAGE_SIZE", 50, minimum=1)
 QIDO_MAX_LIMIT = env_int("QIDO_MAX_LIMIT", 1000, minimum=1)
 
