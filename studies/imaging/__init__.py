@@ -96,12 +96,21 @@ def configure(
     limits: Limits | None = None,
     tile_size: int = DEFAULT_TILE_SIZE,
     workers: int = 4,
+    decode_processes: int = 0,
 ) -> Renderer:
-    """Replace the shared renderer (e.g. from settings at start-up); returns it."""
+    """Replace the shared renderer (e.g. from settings at start-up); returns it.
+
+    A server with an event loop should set ``decode_processes`` (e.g. 2): the compressed-image
+    codecs hold the GIL while they decode.
+    """
     global _renderer
     old = _renderer
     _renderer = Renderer(
-        cache_bytes=cache_bytes, limits=limits, tile_size=tile_size, workers=workers
+        cache_bytes=cache_bytes,
+        limits=limits,
+        tile_size=tile_size,
+        workers=workers,
+        decode_processes=decode_processes,
     )
     old.close()
     return _renderer

@@ -13,7 +13,7 @@ component transform, PS3.5 8.2.4); ``color`` does any remaining conversion.
 
 from __future__ import annotations
 
-import contextlib
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,12 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import get_decoder
-from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
+from pydicom.uid import UID, JPEGBaseline8Bit, JPEGExtended12Bit
 
 from .errors import DecodeError, InvalidRequest, UnsupportedImage
 from .header import ImageHeader
+
+_SEQUENTIAL_JPEG = (JPEGBaseline8Bit, JPEGExtended12Bit)
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,8 +48,16 @@ def check_frame_index(header: ImageHeader, frame: int) -> None:
         )
 
 
-def decode_frame(ds: Dataset, header: ImageHeader, frame: int) -> DecodedFrame:
-    """Decode frame ``frame`` (0-based) of ``ds``, whose header was read by ``read_header``."""
+def decode_frame(
+    ds: Dataset, header: ImageHeader, frame: int, executor: Executor | None = None
+) -> DecodedFrame:
+    """Decode frame ``frame`` (0-based) of ``ds``, whose header was read by ``read_header``.
+
+    With an ``executor`` (a process pool), compressed frames are decoded there: the codecs
+    hold the GIL for the whole decode (0.8 s for a large JPEG 2000 radiograph), which would
+    stall an event loop running in the same process, and a codec crashing on hostile data
+    then takes down a worker instead of the server.
+    """
     check_frame_index(header, frame)
     syntax = header.transfer_syntax
     try:
@@ -60,15 +70,58 @@ def decode_frame(ds: Dataset, header: ImageHeader, frame: int) -> DecodedFrame:
     if not data:
         raise DecodeError("the pixel data element is empty")
     options = _options(ds, header)
+    if not syntax.is_encapsulated:
+        try:
+            array, properties = decoder.as_array(data, index=frame, raw=True, **options)
+        except Exception as exc:  # pydicom raises ValueError, AttributeError...
+            raise _decode_error(syntax, frame, exc)
+        photometric = str(properties["photometric_interpretation"])
+        return DecodedFrame(_conform(array, header, frame), photometric)
+    try:
+        codestream = get_frame(
+            data,
+            frame,
+            number_of_frames=header.number_of_frames,
+            extended_offsets=options.pop("extended_offsets", None),
+        )
+    except Exception as exc:  # broken item tags, offset tables pointing nowhere...
+        raise _decode_error(syntax, frame, exc)
+    job = (str(syntax), bytes(codestream), dict(options, number_of_frames=1), frame)
+    if executor is None:
+        array, photometric = decode_codestream(*job)
+    else:
+        try:
+            array, photometric = executor.submit(decode_codestream, *job).result()
+        except BrokenExecutor:
+            raise DecodeError(
+                f"the decoder crashed on frame {frame + 1} ({syntax.name}): corrupt data?"
+            )
+    return DecodedFrame(_conform(array, header, frame), photometric)
+
+
+def decode_codestream(
+    syntax: str, codestream: bytes, options: dict[str, Any], frame: int
+) -> tuple[np.ndarray, str]:
+    """Decode one frame's compressed bytes: a plain function, so a process pool can run it."""
+    uid = UID(syntax)
+    decoder = get_decoder(uid)
+    # 8-bit baseline through Pillow's libjpeg-turbo: the IJG algorithms (islow IDCT, "fancy"
+    # chroma upsampling) that DCMTK and most viewers use, so YBR_FULL_422 JPEGs match them;
+    # pydicom falls back to pylibjpeg if Pillow cannot decode the frame.
+    plugin = "pillow" if uid == JPEGBaseline8Bit else ""
     try:
         array, properties = decoder.as_array(
-            data, index=frame, raw=True, decoding_plugin=_plugin(header), **options
+            encapsulate([codestream]), index=0, raw=True, decoding_plugin=plugin, **options
         )
     except Exception as exc:  # decoders raise anything from ValueError to RuntimeError
-        array, properties = _retry_tolerant(data, header, frame, options, exc)
-    return DecodedFrame(
-        _conform(array, header, frame), str(properties["photometric_interpretation"])
-    )
+        fixed = sequential_sos_fixed(codestream) if uid in _SEQUENTIAL_JPEG else None
+        if fixed is None:
+            raise _decode_error(uid, frame, exc)
+        try:
+            array, properties = decoder.as_array(encapsulate([fixed]), index=0, raw=True, **options)
+        except Exception:  # the fix did not help: report the original failure
+            raise _decode_error(uid, frame, exc)
+    return array, str(properties["photometric_interpretation"])
 
 
 def _options(ds: Dataset, header: ImageHeader) -> dict[str, Any]:
@@ -91,26 +144,10 @@ def _options(ds: Dataset, header: ImageHeader) -> dict[str, Any]:
     return options
 
 
-def _retry_tolerant(
-    data: bytes, header: ImageHeader, frame: int, options: dict[str, Any], error: Exception
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Second chance for a known, harmless encoder fault; otherwise the original error."""
-    if header.transfer_syntax in (JPEGBaseline8Bit, JPEGExtended12Bit):
-        try:
-            fragment = get_frame(data, frame, number_of_frames=header.number_of_frames)
-            fixed = sequential_sos_fixed(fragment)
-        except Exception:
-            fixed = None
-        if fixed is not None:
-            single = dict(options, number_of_frames=1)
-            decoder = get_decoder(header.transfer_syntax)
-            with contextlib.suppress(Exception):  # if the fix does not help: original error
-                return decoder.as_array(encapsulate([fixed]), index=0, raw=True, **single)
-    reason = str(error).strip().splitlines()
-    detail = " ".join(line.strip() for line in reason[:3]) or type(error).__name__
-    raise DecodeError(
-        f"frame {frame + 1} cannot be decoded ({header.transfer_syntax.name}): {detail}"
-    )
+def _decode_error(syntax: UID, frame: int, error: Exception) -> DecodeError:
+    lines = str(error).strip().splitlines()
+    detail = " ".join(line.strip() for line in lines[:3]) or type(error).__name__
+    return DecodeError(f"frame {frame + 1} cannot be decoded ({syntax.name}): {detail}")
 
 
 def sequential_sos_fixed(codestream: bytes) -> bytes | None:
@@ -157,9 +194,3 @@ def _conform(array: np.ndarray, header: ImageHeader, frame: int) -> np.ndarray:
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     return np.ascontiguousarray(array)
-
-
-def _plugin(header: ImageHeader) -> str:
-    if header.transfer_syntax == JPEGBaseline8Bit:
-        return "pillow"
-    return ""

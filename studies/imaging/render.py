@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import multiprocessing
+import threading
 from collections.abc import Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -161,7 +163,10 @@ class Renderer:
         limits: Limits | None = None,
         tile_size: int = DEFAULT_TILE_SIZE,
         workers: int = 4,
+        decode_processes: int = 0,
     ) -> None:
+        """``workers`` threads serve the async API; with ``decode_processes`` > 0, compressed
+        frames are decoded in that many worker processes (see ``decode.decode_frame``)."""
         if tile_size not in pyramid.TILE_SIZES:
             raise ValueError(f"tile size must be one of {pyramid.TILE_SIZES}")
         self.cache = ByteLRU(cache_bytes)
@@ -169,6 +174,9 @@ class Renderer:
         self.tile_size = tile_size
         self._workers = workers
         self._executor: ThreadPoolExecutor | None = None
+        self._decode_processes = decode_processes
+        self._decoders: ProcessPoolExecutor | None = None
+        self._decoders_lock = threading.Lock()
 
     # ----------------------------------------------------------------- information
 
@@ -414,6 +422,25 @@ class Renderer:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+        with self._decoders_lock:
+            if self._decoders is not None:
+                self._decoders.shutdown(wait=False, cancel_futures=True)
+                self._decoders = None
+
+    def _decoder_pool(self) -> ProcessPoolExecutor | None:
+        if self._decode_processes < 1:
+            return None
+        with self._decoders_lock:
+            # A worker killed by a crashing codec breaks the whole pool: start a new one.
+            if self._decoders is None or getattr(self._decoders, "_broken", False):
+                if self._decoders is not None:
+                    self._decoders.shutdown(wait=False, cancel_futures=True)
+                self._decoders = ProcessPoolExecutor(
+                    max_workers=self._decode_processes,
+                    # spawn, not fork: forking a process that runs threads can deadlock.
+                    mp_context=multiprocessing.get_context("spawn"),
+                )
+            return self._decoders
 
     # -------------------------------------------------------------------- internals
 
@@ -441,7 +468,8 @@ class Renderer:
             dataset = image.dataset
             if dataset is None:
                 dataset = load_dataset(context.source, context.limits)
-            return _prepare_frame(image.header, decode_frame(dataset, image.header, frame), frame)
+            decoded = decode_frame(dataset, image.header, frame, self._decoder_pool())
+            return _prepare_frame(image.header, decoded, frame)
 
         return context.cache.get_or_create((context.key, "frame", frame), prepare)
 
