@@ -298,6 +298,7 @@ class _Attempt:
         self.expected: int | None = None
         self._last_flush = 0.0
         self._received_here = 0  # C-GET: instances ingested on our association
+        self.outcomes: list[scu.SubOperations] = []
 
     # - bookkeeping -
 
@@ -389,16 +390,16 @@ class _Attempt:
             self.requested = plan.missing or 0
             self._write(**self._counts(None))
             self._refresh_and_publish()
-            last = None
             for identifier in plan.requests:
                 if self.should_stop():
                     break
-                last = self._fetch(identifier, plan)
-                self.done_before += last.completed + last.warning
-                self.failed_before += last.failed
-                if self.expected is None and last.total is not None:
-                    self.requested = last.total
-            return self._conclude(plan, last)
+                outcome = self._fetch(identifier, plan)
+                self.outcomes.append(outcome)
+                self.done_before += outcome.completed + outcome.warning
+                self.failed_before += outcome.failed
+                if self.expected is None and outcome.total is not None:
+                    self.requested += outcome.total
+            return self._conclude(plan)
         except scu.PacsError as exc:
             return self._retry(str(exc))
         except _Permanent as exc:
@@ -414,15 +415,26 @@ class _Attempt:
                 sop_classes=plan.sop_classes or None,
                 on_progress=self.on_progress,
             )
-        try:
-            return scu.move(node, identifier, settings.DICOM_AE_TITLE, on_progress=self.on_progress)
-        except scu.PacsError as exc:
-            raise scu.PacsError(
-                f"{exc} (C-MOVE sends to our listener: is dicom_listener running, and does "
-                f"the PACS know AE title {settings.DICOM_AE_TITLE!r} at our address?)"
-            ) from None
+        return scu.move(node, identifier, settings.DICOM_AE_TITLE, on_progress=self.on_progress)
 
-    def _conclude(self, plan: _Plan, last: scu.SubOperations | None) -> str:
+    def _problem(self) -> str:
+        """The first unsuccessful final status of this attempt, with the PACS's comment."""
+        for outcome in self.outcomes:
+            if outcome.status not in (None, statuses.SUCCESS):
+                text = f"{outcome.operation} status 0x{outcome.status:04X}"
+                return text + (f": {outcome.error_comment}" if outcome.error_comment else "")
+        return ""
+
+    def _nothing_arrived_hint(self) -> str:
+        if self.job.node.retrieve_method != PacsNode.RetrieveMethod.MOVE:
+            return ""
+        return (
+            f"; nothing arrived: C-MOVE delivers to our listener, so check that dicom_listener "
+            f"is running and that the PACS knows AE title {settings.DICOM_AE_TITLE!r} at our "
+            "address (refused instances are in the quarantine)"
+        )
+
+    def _conclude(self, plan: _Plan) -> str:
         counts = self._counts(None)
         if plan.remote is not None:
             # The archive is the truth: count what is here now.
@@ -430,32 +442,32 @@ class _Attempt:
         self._write(**counts)
         if self.lease.lost.is_set():
             return "lost"
-        if self.cancelled or (last is not None and last.cancelled and not self.stop.is_set()):
+        cancelled_by_pacs = any(o.cancelled for o in self.outcomes)
+        if self.cancelled or (cancelled_by_pacs and not self.stop.is_set()):
             return self._end(State.CANCELLED, "cancelled")
         if self.stop.is_set():
             return self._requeue("the worker stopped; the job resumes where it left off")
+        problem = self._problem()
+        failed = counts["failed_count"]
+        detail = f"; the PACS reported {failed} failed" if failed else ""
+        detail += f" ({problem})" if problem else ""
         if plan.remote is not None:
             missing = len(plan.remote) - counts["received_count"]
             if missing == 0:
                 return self._end(State.DONE, "")
-            failed = counts["failed_count"]
-            detail = f"; the PACS reported {failed} failed" if failed else ""
-            if last is not None and last.status:
-                detail += f" (status 0x{last.status:04X})"
-            if last is not None and last.error_comment:
-                detail += f": {last.error_comment}"
+            if counts["received_count"] == self.present:
+                detail += self._nothing_arrived_hint()
             return self._retry(f"{missing} of {len(plan.remote)} instances not received{detail}")
-        if self.requested == 0:
+        if self.requested == 0 and not problem:
             raise _Permanent(
                 f"PACS {self.job.node.name!r} has no instances for this "
                 f"{'series' if self.job.series_instance_uid else 'study'}"
             )
-        if counts["failed_count"] == 0 and last is not None and last.status == statuses.SUCCESS:
+        if failed == 0 and not problem:
             return self._end(State.DONE, "")
-        return self._retry(
-            f"{counts['failed_count']} of {self.requested} instances failed"
-            + (f" (status 0x{last.status:04X})" if last and last.status else "")
-        )
+        if self.done_before == 0:
+            detail += self._nothing_arrived_hint()
+        return self._retry(f"{failed} of {self.requested} instances failed{detail}")
 
     def _end(self, state: str, error: str) -> str:
         self._write(

@@ -51,6 +51,7 @@ class EchoResult:
 class SubOperations:
     """C-MOVE/C-GET progress as the SCP reports it (PS3.4 C.4.2.1.6, C.4.3.1.5)."""
 
+    operation: str = ""
     remaining: int | None = None
     completed: int = 0
     failed: int = 0
@@ -89,10 +90,26 @@ def _no_delay(event) -> None:
     sock = getattr(event.assoc.dul.socket, "socket", None)
     if sock is not None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    event.assoc.viewer_connected = True
+
+
+def _connect_problem(node: PacsNode) -> str:
+    """Why a TCP connection to the node fails (pynetdicom only logs it): asked again."""
+    try:
+        with socket.create_connection(
+            (node.host, node.port), timeout=settings.DICOM_CONNECT_TIMEOUT
+        ):
+            return "the connection dropped before the association was set up"
+    except TimeoutError:
+        return f"no answer within {settings.DICOM_CONNECT_TIMEOUT} s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _describe_failure(assoc: Association, node: PacsNode) -> str:
     where = f"PACS {node.name!r} ({node.ae_title} at {node.host}:{node.port})"
+    if not getattr(assoc, "viewer_connected", False):
+        return f"cannot connect to {where}: {_connect_problem(node)}"
     if assoc.is_rejected:
         primitive = assoc.acceptor.primitive
         detail = ", ".join(
@@ -105,11 +122,11 @@ def _describe_failure(assoc: Association, node: PacsNode) -> str:
             f"{node.calling_ae_title!r} and address"
         )
     if assoc.is_aborted:
-        return f"{where} aborted the association; check that it knows our AE title"
-    return (
-        f"cannot connect to {where}: connection refused, unreachable or no answer within "
-        f"{settings.DICOM_CONNECT_TIMEOUT + settings.DICOM_ACSE_TIMEOUT} s"
-    )
+        return (
+            f"{where} aborted the association; check that it knows our AE title "
+            f"{node.calling_ae_title!r} and address"
+        )
+    return f"{where} did not answer the association request within {settings.DICOM_ACSE_TIMEOUT} s"
 
 
 @contextmanager
@@ -163,10 +180,17 @@ def _accepted_context_id(assoc: Association, abstract_syntax: str) -> int:
     raise PacsError(f"the PACS did not accept the {abstract_syntax} service")
 
 
-def _failure(operation: str, status: Dataset) -> PacsError:
+def _failure(operation: str, status: Dataset, assoc: Association) -> PacsError:
     code = status.get("Status")
     if code is None:
-        return PacsError(f"{operation}: no response from the PACS (timeout or aborted)")
+        # pynetdicom reports an abort and a DIMSE timeout alike (an empty status), and
+        # sets its abort flag only later; a PACS that does not know us typically aborts.
+        ours = assoc.requestor.ae_title.strip()
+        return PacsError(
+            f"{operation}: no answer from the PACS (it aborted the association or did not "
+            f"respond within {settings.DICOM_DIMSE_TIMEOUT} s); check that it knows our AE "
+            f"title {ours!r} and address and allows us this service"
+        )
     comment = str(status.get("ErrorComment", "") or "").strip()
     return PacsError(
         f"{operation} failed with status 0x{int(code):04X}" + (f": {comment}" if comment else "")
@@ -196,7 +220,7 @@ def find(
         responses = assoc.send_c_find(identifier, model, msg_id=1)
         for status, match in responses:
             if "Status" not in status:
-                raise _failure("C-FIND", status)
+                raise _failure("C-FIND", status, assoc)
             category = statuses.category(int(status.Status))
             if category == "pending":
                 if match is not None and not truncated:
@@ -207,7 +231,7 @@ def find(
                 continue
             if category in ("success", "cancel", "warning"):
                 break
-            raise _failure("C-FIND", status)
+            raise _failure("C-FIND", status, assoc)
     return FindOutcome(matches, truncated)
 
 
@@ -237,11 +261,11 @@ def _drive(
     on_progress: ProgressCallback | None,
 ) -> SubOperations:
     """Read C-MOVE/C-GET responses to the end, cancelling once if the callback asks."""
-    progress = SubOperations()
+    progress = SubOperations(operation=operation)
     cancel_sent = False
     for status, identifier in responses:
         if "Status" not in status:
-            raise _failure(operation, status)
+            raise _failure(operation, status, assoc)
         code = int(status.Status)
         _update(progress, status, identifier)
         if statuses.category(code) == "pending":
@@ -254,8 +278,8 @@ def _drive(
         progress.remaining = 0
         if on_progress is not None:
             on_progress(progress)
-        if statuses.category(code) == "failure" and progress.completed == 0:
-            raise _failure(operation, status)
+        # A failure may come after some sub-operations completed (Orthanc ends a C-MOVE at
+        # the first refused C-STORE): the caller counts what arrived and decides.
         return progress
     raise PacsError(f"{operation}: the PACS ended the association without a final response")
 

@@ -1,0 +1,319 @@
+"""Retrieve jobs against a real Orthanc: C-MOVE to our listener, C-GET on one association,
+resuming after a killed worker, a PACS that is down, and a PACS with partial failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from django.utils import timezone
+
+from studies.ingest import ingest_bytes
+from studies.models import Instance, PacsNode, QuarantinedFile, RetrieveJob
+from studies.pacs import jobs
+from studies.pacs.worker import RetrieveWorker
+from tests.dicom_files import make_ct, to_bytes
+from tests.peers.ports import free_port
+
+pytestmark = pytest.mark.orthanc
+
+State = RetrieveJob.State
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def local_uids(study_uid: str) -> set[str]:
+    return set(
+        Instance.objects.filter(series__study__study_instance_uid=study_uid).values_list(
+            "sop_instance_uid", flat=True
+        )
+    )
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_study_is_retrieved_with_counts_and_provenance(pacs, store_log, fast_retries, method):
+    pacs.node.retrieve_method = method
+    pacs.node.save()
+    study, _, sops = pacs.load_study(series=2, per_series=3)
+
+    job, created = jobs.queue_retrieve(pacs.node, study)
+    assert created
+    assert jobs.run_due_jobs() == 1
+
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    assert (job.expected_count, job.received_count, job.present_count) == (6, 6, 0)
+    assert job.requested_count == 6 and job.attempts == 1 and job.finished_at
+    assert local_uids(study) == set(sops)
+    assert set(Instance.objects.values_list("source", flat=True)) == {Instance.Source.RETRIEVE}
+    # C-MOVE delivers through our listener; C-GET brings everything on its own association.
+    assert sorted(store_log.uids) == (sorted(sops) if method == "move" else [])
+
+
+def test_one_series_of_a_study_is_retrieved_alone(pacs, fast_retries):
+    study, series, sops = pacs.load_study(series=2, per_series=2)
+    job, _ = jobs.queue_retrieve(pacs.node, study, series[1])
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    assert local_uids(study) == set(sops[2:])
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_retrieve_of_a_partly_present_study_fetches_only_what_is_missing(
+    pacs, store_log, fast_retries, method
+):
+    pacs.node.retrieve_method = method
+    pacs.node.save()
+    study, series, sops = pacs.load_study(series=3, per_series=3)
+    # Already here: all of series 1 and one instance of series 2 (arrived some other way).
+    for sop in sops[:4]:
+        data = pacs.peer.request("GET", f"/instances/{orthanc_id(pacs, sop)}/file").content
+        assert ingest_bytes(data, Instance.Source.IMPORT).status == "stored"
+    kept = dict(Instance.objects.values_list("sop_instance_uid", "pk"))
+
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    assert (job.expected_count, job.present_count, job.requested_count) == (9, 4, 5)
+    assert job.received_count == 9
+    assert local_uids(study) == set(sops)
+    # The instances that were here are untouched, and nothing was sent twice.
+    for sop, pk in kept.items():
+        instance = Instance.objects.get(sop_instance_uid=sop)
+        assert (instance.pk, instance.source) == (pk, Instance.Source.IMPORT)
+    if method == "move":
+        assert sorted(store_log.uids) == sorted(sops[4:])
+
+
+def orthanc_id(pacs, sop_instance_uid: str) -> str:
+    found = pacs.peer.request(
+        "POST", "/tools/lookup", data=sop_instance_uid, headers={"Content-Type": "text/plain"}
+    ).json()
+    return next(item["ID"] for item in found if item["Type"] == "Instance")
+
+
+def test_study_already_complete_is_done_without_fetching(pacs, store_log, fast_retries):
+    study, _, sops = pacs.load_study(per_series=2)
+    jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+    store_log.uids.clear()
+
+    job, created = jobs.queue_retrieve(pacs.node, study)
+    assert created
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.DONE
+    assert (job.present_count, job.requested_count, job.received_count) == (2, 0, 2)
+    assert store_log.uids == []
+
+
+def _worker_process(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tests.pacs.worker_process", *args]
+
+
+def _worker_env() -> dict[str, str]:
+    return dict(
+        os.environ,
+        PACS_TEST_DATABASE=str(connection.settings_dict["NAME"]),
+        DICOM_STORE_DIR=str(django_settings.DICOM_STORE_DIR),
+        QUARANTINE_DIR=str(django_settings.QUARANTINE_DIR),
+        DICOM_AE_TITLE=django_settings.DICOM_AE_TITLE,
+        RETRIEVE_LEASE_SECONDS="5",
+        RETRIEVE_BACKOFF_SECONDS="0",
+        DICOM_DIMSE_TIMEOUT="30",
+        DICOM_NETWORK_TIMEOUT="30",
+    )
+
+
+@pytest.mark.serial
+def test_worker_killed_mid_retrieve_leaves_a_job_that_resumes_without_refetching(
+    pacs, store_log, fast_retries
+):
+    total = 40
+    study, _, sops = pacs.load_study(per_series=total, size=512)
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+
+    worker = subprocess.Popen(
+        _worker_process("--threads", "1", "--poll", "0.1"),
+        cwd=REPO,
+        env=_worker_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: len(local_uids(study)) >= 3, what="the first instances")
+    finally:
+        worker.kill()  # SIGKILL: no clean-up, no goodbye to the PACS
+        worker.wait(timeout=10)
+
+    job.refresh_from_db()
+    assert job.state == State.RUNNING  # still claimed by the dead worker
+    assert len(local_uids(study)) < total, "the study finished before the kill; make it larger"
+    # The dead worker's lease lapses; by then the PACS has noticed its peer is gone.
+    wait_for(lambda: RetrieveJob.objects.get(pk=job.pk).lease_expires_at < timezone.now(), 15)
+    present = len(local_uids(study))
+
+    resumed = subprocess.run(
+        _worker_process("--once"), cwd=REPO, env=_worker_env(), capture_output=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr.decode()
+
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    assert job.attempts == 2
+    assert job.present_count == present
+    assert job.requested_count == total - present
+    assert job.received_count == total
+    assert local_uids(study) == set(sops)
+    # Every instance crossed the network exactly once, across both workers.
+    assert sorted(store_log.uids) == sorted(sops)
+
+
+def test_pacs_down_gives_a_clear_error_and_the_job_is_retried_later(listener, pacs, fast_retries):
+    fast_retries.RETRIEVE_BACKOFF_SECONDS = 60
+    fast_retries.RETRIEVE_BACKOFF_MAX_SECONDS = 600
+    study, _, sops = pacs.load_study(per_series=2)
+    working_port = pacs.node.port
+    PacsNode.objects.filter(pk=pacs.node.pk).update(port=free_port())  # nothing listens there
+    job, _ = jobs.queue_retrieve(PacsNode.objects.get(pk=pacs.node.pk), study)
+
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.QUEUED
+    assert job.attempts == 1
+    assert "cannot connect to PACS 'orthanc'" in job.error
+    assert "retrying in 60 s" in job.error
+    assert 50 < (job.next_attempt_at - timezone.now()).total_seconds() <= 60
+    assert jobs.run_due_jobs() == 0  # not due yet
+
+    # Time passes and the PACS is back (an administrator fixed the port).
+    PacsNode.objects.filter(pk=pacs.node.pk).update(port=working_port)
+    RetrieveJob.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now())
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    assert job.attempts == 2 and job.error == ""
+    assert local_uids(study) == set(sops)
+
+
+def test_pacs_that_stays_down_fails_the_job_after_the_last_attempt(transactional_db, fast_retries):
+    node = PacsNode.objects.create(name="gone", ae_title="GONE", host="127.0.0.1", port=free_port())
+    job, _ = jobs.queue_retrieve(node, "1.2.3.4")
+    jobs.run_due_jobs()  # attempt 1 of 2 fails; no backoff, so attempt 2 follows at once
+    job.refresh_from_db()
+    assert job.state == State.FAILED
+    assert job.attempts == 2
+    assert "cannot connect" in job.error and "gave up after 2 attempts" in job.error
+    assert job.finished_at is not None
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_pacs_answering_with_partial_failures_fails_the_job_with_what_arrived(
+    pacs, fast_retries, method
+):
+    pacs.node.retrieve_method = method
+    pacs.node.save()
+    study, series, sops = pacs.load_study(per_series=4)
+    # Orthanc holds an instance our archive refuses, so that sub-operation fails.
+    broken = make_ct(study_uid=study, series_uid=series[0], instance_number=99)
+    broken.PixelData = b"\x00" * 10
+    pacs.peer.upload(to_bytes(broken))
+
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()  # attempt 1 fails, is due again at once (no backoff), attempt 2 fails
+
+    job.refresh_from_db()
+    assert job.state == State.FAILED
+    assert job.attempts == 2
+    assert job.expected_count == 5
+    assert job.received_count == len(local_uids(study))
+    assert broken.SOPInstanceUID not in local_uids(study)
+    assert "instances not received" in job.error
+    if method == "get":
+        # Attempt 1: "completed with failures" (B000); attempt 2 asked only for the broken
+        # instance, so none could be done (A702, PS3.4 C.4.3.1.4).
+        assert job.received_count == 4 and job.failed_count == 1
+        assert "the PACS reported 1 failed (C-GET status 0xA702)" in job.error
+    else:
+        # Orthanc ends a C-MOVE at the first refused C-STORE with a plain failure.
+        assert "(C-MOVE status 0xC000)" in job.error
+    refused = QuarantinedFile.objects.filter(
+        source=Instance.Source.RETRIEVE, reason_code="pixel_data_length"
+    )
+    assert refused.count() == 2  # once per attempt, each kept with its reason
+
+
+def test_cancel_stops_a_running_retrieve_with_c_cancel(pacs, store_log, fast_retries):
+    total = 60
+    study, _, _ = pacs.load_study(per_series=total, size=512)
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    worker = RetrieveWorker(threads=1, poll_seconds=0.1, name="test")
+    thread = threading.Thread(target=worker.run, kwargs={"once": True})
+    thread.start()
+    try:
+        wait_for(lambda: len(local_uids(study)) >= 2, what="the first instances")
+        jobs.request_cancel(job.pk)
+        thread.join(timeout=60)
+    finally:
+        worker.stop()
+        thread.join(timeout=60)
+    job.refresh_from_db()
+    assert job.state == State.CANCELLED
+    assert len(store_log.uids) < total
+
+
+def test_cancelled_queued_job_never_runs(pacs, store_log, fast_retries):
+    study, _, _ = pacs.load_study(per_series=2)
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.request_cancel(job.pk)
+    assert jobs.run_due_jobs() == 0
+    job.refresh_from_db()
+    assert job.state == State.CANCELLED
+    assert store_log.uids == []
+
+
+def test_move_without_store_permission_fails_with_a_reason(pacs, fast_retries):
+    pacs.node.may_store = False
+    pacs.node.save()
+    study, _, _ = pacs.load_study(per_series=1)
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.FAILED
+    assert "may not store to us" in job.error
+
+
+def test_move_to_a_listener_the_pacs_does_not_know_explains_what_to_check(
+    orthanc_factory, listener, fast_retries
+):
+    peer = orthanc_factory(modalities={"viewer": ("DICOMVIEWER", "127.0.0.1", free_port())})
+    node = PacsNode.objects.create(
+        name="orthanc", ae_title=peer.aet, host="127.0.0.1", port=peer.dicom_port
+    )
+    study_uid = make_ct().StudyInstanceUID
+    ds = make_ct(study_uid=study_uid)
+    peer.upload(to_bytes(ds))
+    job, _ = jobs.queue_retrieve(node, study_uid)
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.FAILED
+    assert "nothing arrived" in job.error and "dicom_listener" in job.error
