@@ -21,12 +21,19 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import get_decoder
-from pydicom.uid import UID, JPEGBaseline8Bit, JPEGExtended12Bit
+from pydicom.uid import (
+    UID,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+)
 
 from .errors import DecodeError, InvalidRequest, UnsupportedImage
 from .header import ImageHeader
 
 _SEQUENTIAL_JPEG = (JPEGBaseline8Bit, JPEGExtended12Bit)
+_JPEG_FAMILY = (*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,22 +112,35 @@ def decode_codestream(
     """Decode one frame's compressed bytes: a plain function, so a process pool can run it."""
     uid = UID(syntax)
     decoder = get_decoder(uid)
-    # 8-bit baseline through Pillow's libjpeg-turbo: the IJG algorithms (islow IDCT, "fancy"
-    # chroma upsampling) that DCMTK and most viewers use, so YBR_FULL_422 JPEGs match them;
-    # pydicom falls back to pylibjpeg if Pillow cannot decode the frame.
-    plugin = "pillow" if uid == JPEGBaseline8Bit else ""
-    try:
-        array, properties = decoder.as_array(
-            encapsulate([codestream]), index=0, raw=True, decoding_plugin=plugin, **options
+    if uid in _JPEG_FAMILY and not codestream.rstrip(b"\x00\xff").endswith(b"\xff\xd9"):
+        # ITU-T T.81 B.2.1 (and T.87 for JPEG-LS): a codestream ends with EOI. Without it the
+        # data was cut short; the codecs would fill the rest with grey and say nothing.
+        raise DecodeError(
+            f"frame {frame + 1} cannot be decoded ({uid.name}): the JPEG data has no End of "
+            "Image marker, it is truncated"
         )
-    except Exception as exc:  # decoders raise anything from ValueError to RuntimeError
+    # 8-bit baseline first through Pillow's libjpeg-turbo: the IJG algorithms (islow IDCT,
+    # "fancy" chroma upsampling) that DCMTK and most viewers use, so YBR_FULL_422 JPEGs match
+    # them; then every installed plugin (pylibjpeg), then the Start of Scan fix below.
+    plugins = ("pillow", "") if uid == JPEGBaseline8Bit else ("",)
+    first_error: Exception | None = None
+    for plugin in plugins:
+        try:
+            array, properties = decoder.as_array(
+                encapsulate([codestream]), index=0, raw=True, decoding_plugin=plugin, **options
+            )
+            break
+        except Exception as exc:  # decoders raise anything from ValueError to RuntimeError
+            first_error = first_error or exc
+    else:
         fixed = sequential_sos_fixed(codestream) if uid in _SEQUENTIAL_JPEG else None
+        assert first_error is not None
         if fixed is None:
-            raise _decode_error(uid, frame, exc)
+            raise _decode_error(uid, frame, first_error)
         try:
             array, properties = decoder.as_array(encapsulate([fixed]), index=0, raw=True, **options)
         except Exception:  # the fix did not help: report the original failure
-            raise _decode_error(uid, frame, exc)
+            raise _decode_error(uid, frame, first_error)
     return array, str(properties["photometric_interpretation"])
 
 

@@ -632,8 +632,8 @@ def _resample(
     source = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), "F")
     resized = np.asarray(source.resize((width, height), Image.Resampling.BILINEAR, box=local))
     if array.dtype.kind in "iu":
-        info = np.iinfo(array.dtype)
-        return np.clip(np.rint(resized), info.min, info.max).astype(np.int64)
+        # Bilinear weights are positive: the result stays within the input's range.
+        return np.rint(resized).astype(np.int64)
     return resized.astype(np.float64)
 
 

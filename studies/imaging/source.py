@@ -72,11 +72,19 @@ def _read(stream: BinaryIO, limits: Limits) -> Dataset:
     _check_inflated_size(stream, limits.max_inflated_bytes)
     stream.seek(0)
     try:
-        return pydicom.dcmread(stream, force=True)
+        dataset = pydicom.dcmread(stream, force=True)
     except InvalidDicomError as exc:
         raise InvalidImage(f"not a DICOM file: {exc}")
     except Exception as exc:  # pydicom raises many types on broken input
         raise InvalidImage(f"the data set cannot be parsed: {type(exc).__name__}: {exc}")
+    # force=True reads anything (a bare data set without Part 10 header is legal on old
+    # media); bytes that are not DICOM at all parse into a few random "elements". A real
+    # data set has its identifying group 0008 (PS3.3 C.12.1 SOP Common).
+    stream.seek(_PREAMBLE_AND_PREFIX - 4)
+    part10 = stream.read(4) == b"DICM"
+    if not part10 and not any(element.tag.group == 0x0008 for element in dataset):
+        raise InvalidImage("not a DICOM file: no 'DICM' prefix and no DICOM attributes")
+    return dataset
 
 
 def _check_inflated_size(stream: BinaryIO, cap: int) -> None:

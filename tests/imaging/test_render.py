@@ -1,0 +1,126 @@
+"""The public API: encoded output, frame info, the shared renderer, the async wrappers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import studies.imaging as imaging
+from studies.imaging import Renderer, media_type
+from tests.dicom_files import sample_path
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+CT = sample_path("693_UNCR.dcm")
+
+
+def test_jpeg_output_decodes_to_the_requested_size():
+    data = Renderer().render(CT, output_size=(200, 100))
+    image = Image.open(io.BytesIO(data))
+    assert (image.format, image.mode, image.size) == ("JPEG", "L", (100, 100))
+
+
+def test_png_output_is_exactly_the_rendered_pixels():
+    renderer = Renderer()
+    data = renderer.render(sample_path("US1_UNCR.dcm"), format="png")
+    decoded = np.asarray(Image.open(io.BytesIO(data)))
+    np.testing.assert_array_equal(decoded, renderer.render_pixels(sample_path("US1_UNCR.dcm")))
+    assert media_type("png") == "image/png" and media_type("jpg") == "image/jpeg"
+
+
+def test_jpeg_quality_trades_size_for_fidelity():
+    renderer = Renderer()
+    assert len(renderer.render(CT, quality=30)) < len(renderer.render(CT, quality=95))
+
+
+def test_frame_info_tells_a_viewer_what_it_needs():
+    info = Renderer().frame_info(CT)
+    assert (info.rows, info.columns, info.number_of_frames) == (512, 512, 1)
+    assert (info.photometric, info.is_color, info.signed) == ("MONOCHROME2", False, True)
+    assert info.default_window == (info.vois[0].center, info.vois[0].width)
+    assert info.unit == "HU"
+    assert info.levels[0] == (512, 512) and info.levels[-1] == (64, 64)
+    assert info.pixel_spacing is not None and info.pixel_spacing.calibrated
+    json.dumps(info.as_dict())  # ready for a websocket message
+
+
+def test_frame_info_of_a_multi_frame_colour_image():
+    info = Renderer().frame_info(sample_path("examples_ybr_color.dcm"), 29)
+    assert (info.frame, info.number_of_frames, info.is_color) == (29, 30, True)
+    assert info.default_window is None and info.vois == ()
+
+
+def test_module_functions_share_one_configurable_renderer():
+    renderer = imaging.configure(cache_bytes=8 * 1024**2, tile_size=512)
+    try:
+        assert imaging.default_renderer() is renderer
+        assert imaging.frame_info(CT).tile_size == 512
+        assert imaging.render(CT, window=(40, 400))[:2] == b"\xff\xd8"
+        assert imaging.render_tile(CT, 0, 0, 0, 0, format="png")[:4] == b"\x89PNG"
+        assert imaging.pixel_value(CT, 0, 10, 10).unit == "HU"
+        assert renderer.cache.nbytes > 0
+    finally:
+        imaging.configure()
+
+
+def test_a_window_change_on_a_cached_frame_is_fast():
+    renderer = Renderer()
+    renderer.render(CT)
+    start = time.perf_counter()
+    for center in range(0, 1000, 100):
+        renderer.render(CT, window=(center, 400))
+    # One table lookup and one JPEG encode of 512 × 512: about 2 ms each here.
+    assert (time.perf_counter() - start) / 10 < 0.03
+
+
+def test_async_rendering_with_decode_processes_leaves_the_event_loop_free():
+    # The JPEG 2000 codec holds the GIL for the whole decode (about 0.8 s for this 3.6 Mpixel
+    # radiograph); decoded in a worker process, the loop keeps ticking meanwhile.
+    renderer = Renderer(decode_processes=1)
+
+    async def scenario() -> tuple[bytes, float]:
+        await renderer.render_async(sample_path("MR_small_jp2klossless.dcm"))  # start the pool
+        longest = 0.0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal longest
+            last = time.perf_counter()
+            while not done:
+                await asyncio.sleep(0.002)
+                now = time.perf_counter()
+                longest, last = max(longest, now - last), now
+
+        task = asyncio.create_task(ticker())
+        data = await renderer.render_async(sample_path("RG1_J2KR.dcm"), output_size=(256, 256))
+        done = True
+        await task
+        return data, longest
+
+    try:
+        data, longest_stall = asyncio.run(scenario())
+    finally:
+        renderer.close()
+    assert Image.open(io.BytesIO(data)).size == (241, 256)
+    assert longest_stall < 0.2
+
+
+def test_the_imaging_package_never_imports_django():
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, studies.imaging as i; "
+        "i.render(sys.argv[1]); "
+        "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(CT)], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
