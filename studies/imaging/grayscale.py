@@ -61,7 +61,7 @@ def data_window(stored: np.ndarray, header: ImageHeader, modality: ModalityLut) 
         if keep.any():
             values = stored[keep]
     low, high = _modality_extent(values, modality)
-    return window_over_range(low, high)
+    return window_over_range(low, high, integral=stored.dtype.kind in "iu" and modality.is_integral)
 
 
 def _modality_extent(values: np.ndarray, modality: ModalityLut) -> tuple[float, float]:

@@ -26,4 +26,6 @@ def inverts(header: ImageHeader) -> bool:
 def to_display(normalized: np.ndarray, invert: bool) -> np.ndarray:
     """0..1 VOI output → uint8, inverted when asked; rounded to the nearest level."""
     values = 1.0 - normalized if invert else normalized
-    return np.rint(np.clip(values, 0.0, 1.0) * OUTPUT_MAX).astype(np.uint8)
+    # NaN (float pixel data may hold it) shows as black rather than as undefined bytes.
+    values = np.nan_to_num(np.clip(values, 0.0, 1.0), nan=0.0)
+    return np.rint(values * OUTPUT_MAX).astype(np.uint8)

@@ -106,6 +106,7 @@ class FrameInfo:
     inverted: bool  # the standard pipeline inverts (MONOCHROME1 or INVERSE shape)
     vois: tuple[VoiOption, ...]  # the file's windows then VOI LUTs; voi_index picks one
     default_window: tuple[float, float] | None  # what voi_index=0 shows, if it is a window
+    default_function: str | None  # its VOI LUT Function
     stored_range: tuple[float, float] | None
     pixel_spacing: Spacing | None
     has_overlays: bool
@@ -208,6 +209,7 @@ class Renderer:
             inverted=data.inverts,
             vois=vois,
             default_window=(shown.center, shown.width) if isinstance(shown, Window) else None,
+            default_function=shown.function if isinstance(shown, Window) else None,
             stored_range=(data.low, data.high) if data.gray else None,
             pixel_spacing=data.spacing,
             has_overlays=data.mask is not None,
@@ -543,6 +545,9 @@ def _prepare_frame(header: ImageHeader, decoded: Any, frame: int) -> _Frame:
     finite = pixels[np.isfinite(pixels)] if pixels.dtype.kind == "f" else pixels
     low = finite.min() if finite.size else 0
     high = finite.max() if finite.size else 0
+    if pixels.dtype.kind == "f" and finite.size != pixels.size:
+        # Non-finite floats would spread through every resampling: show them as the lowest.
+        pixels = np.where(np.isfinite(pixels), pixels, low)
     return _Frame(
         pixels=pixels,
         gray=True,

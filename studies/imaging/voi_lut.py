@@ -117,19 +117,20 @@ def file_vois(header: ImageHeader, frame: int) -> list[Voi]:
     return vois
 
 
-def window_over_range(low: float, high: float) -> Window:
-    """The LINEAR window mapping ``low`` to black and ``high`` to white.
+def window_over_range(low: float, high: float, integral: bool = True) -> Window:
+    """The window mapping ``low`` to black and ``high`` to white.
 
-    With c = (low + high + 1) / 2 and w = high - low + 1, the C.11.2.1.2.1 formula becomes
-    y = (x - low) / (high - low): exactly the data range, as DCMTK's min-max window.
+    For integer values, LINEAR with c = (low + high + 1) / 2 and w = high - low + 1: the
+    C.11.2.1.2.1 formula then becomes y = (x - low) / (high - low), DCMTK's min-max window,
+    and a viewer sending the same (c, w) back gets the same image. For fractional values
+    (float pixels, fractional rescale) the "+1" would be a whole unit too wide:
+    LINEAR_EXACT (C.11.2.1.3.2) with c = (low + high) / 2 and w = high - low.
     """
-    width = max(float(high) - float(low), 0.0) + 1.0
-    return Window(
-        center=(float(low) + float(high) + 1.0) / 2.0,
-        width=width,
-        function=LINEAR,
-        explanation="data range",
-    )
+    low, high = float(low), float(high)
+    if integral:
+        return Window((low + high + 1.0) / 2.0, high - low + 1.0, LINEAR, "data range")
+    width = high - low if high > low else 1.0
+    return Window((low + high) / 2.0, width, LINEAR_EXACT, "data range")
 
 
 def _windows(source: Dataset) -> list[Window]:

@@ -154,3 +154,17 @@ def test_compressed_frames_decode_the_same_in_a_worker_process():
         renderer.close()
     local = Renderer().render_pixels(sample_path("emri_small.dcm"), 3)
     np.testing.assert_array_equal(remote, local)
+
+
+def test_float_pixel_data_renders_over_its_range_with_nan_shown_as_the_lowest():
+    ds = make_ct(rows=2, columns=3)
+    del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    del ds.RescaleIntercept, ds.RescaleSlope
+    ds.BitsAllocated = 32
+    values = np.array([[-1.5, 0, 1.5], [3, np.nan, 6]], dtype="<f4")
+    ds.FloatPixelData = values.tobytes()
+    renderer = Renderer()
+    info = renderer.frame_info(ds)
+    # LINEAR_EXACT over -1.5..6: c = 2.25, w = 7.5, y = (x + 1.5) / 7.5.
+    assert (info.default_window, info.default_function) == ((2.25, 7.5), "LINEAR_EXACT")
+    np.testing.assert_array_equal(renderer.render_pixels(ds), [[0, 51, 102], [153, 0, 255]])
