@@ -13,6 +13,7 @@ import io
 import logging
 import socket
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 
@@ -209,11 +210,21 @@ class Listener:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop accepting, then let running associations finish (bounded by the timeouts)."""
+    def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, let established associations finish (up to ``grace`` seconds,
+        DICOM_NETWORK_TIMEOUT by default, then abort them) and drop connections that never
+        got as far as an association (a port probe would otherwise linger for the ACSE
+        timeout, holding the process open: pynetdicom's DUL threads are not daemons)."""
         self.server.shutdown()
+        grace = settings.DICOM_NETWORK_TIMEOUT if grace is None else grace
+        deadline = time.monotonic() + grace
         for assoc in self.server.active_associations:
-            assoc.join(timeout=settings.DICOM_NETWORK_TIMEOUT)
+            if not assoc.is_established:
+                assoc.dul.kill_dul()
+                continue
+            assoc.join(timeout=max(0.0, deadline - time.monotonic()))
+            if assoc.is_alive():
+                assoc.abort()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

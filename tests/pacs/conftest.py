@@ -6,10 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
+from django.db import connection
 from pydicom.uid import generate_uid
 from pynetdicom import evt
 
@@ -21,6 +26,38 @@ from tests.peers.orthanc import OrthancPeer
 
 # Every DICOM operation in these tests is bounded; a hung peer fails the test, not the run.
 DCMTK_TIMEOUT = 60
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition, timeout: float = 60, what: str = "condition"):
+    """Poll ``condition`` until it is true (returned) or the timeout fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def manage_command(*args: str) -> list[str]:
+    """argv to run a management command in a child process on the test database."""
+    return [sys.executable, "-m", "tests.pacs.manage_process", *args]
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    """Environment for such a child: this test's database, archive and short timeouts."""
+    return dict(
+        os.environ,
+        PACS_TEST_DATABASE=str(connection.settings_dict["NAME"]),
+        DICOM_STORE_DIR=str(django_settings.DICOM_STORE_DIR),
+        QUARANTINE_DIR=str(django_settings.QUARANTINE_DIR),
+        DICOM_AE_TITLE=django_settings.DICOM_AE_TITLE,
+        RETRIEVE_BACKOFF_SECONDS="0",
+        DICOM_DIMSE_TIMEOUT="30",
+        DICOM_NETWORK_TIMEOUT="30",
+        **overrides,
+    )
 
 
 def require_dcmtk() -> None:

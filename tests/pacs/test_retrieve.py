@@ -3,16 +3,10 @@ resuming after a killed worker, a PACS that is down, and a PACS with partial fai
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
 from studies.ingest import ingest_bytes
@@ -20,22 +14,12 @@ from studies.models import Instance, PacsNode, QuarantinedFile, RetrieveJob
 from studies.pacs import jobs
 from studies.pacs.worker import RetrieveWorker
 from tests.dicom_files import make_ct, to_bytes
+from tests.pacs.conftest import REPO, manage_command, process_env, wait_for
 from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.orthanc
 
 State = RetrieveJob.State
-REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def local_uids(study_uid: str) -> set[str]:
@@ -127,21 +111,11 @@ def test_study_already_complete_is_done_without_fetching(pacs, store_log, fast_r
 
 
 def _worker_process(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tests.pacs.worker_process", *args]
+    return manage_command("retrieve_worker", *args)
 
 
 def _worker_env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        PACS_TEST_DATABASE=str(connection.settings_dict["NAME"]),
-        DICOM_STORE_DIR=str(django_settings.DICOM_STORE_DIR),
-        QUARANTINE_DIR=str(django_settings.QUARANTINE_DIR),
-        DICOM_AE_TITLE=django_settings.DICOM_AE_TITLE,
-        RETRIEVE_LEASE_SECONDS="5",
-        RETRIEVE_BACKOFF_SECONDS="0",
-        DICOM_DIMSE_TIMEOUT="30",
-        DICOM_NETWORK_TIMEOUT="30",
-    )
+    return process_env(RETRIEVE_LEASE_SECONDS="5")
 
 
 @pytest.mark.serial

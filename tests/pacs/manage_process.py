@@ -1,10 +1,11 @@
-"""Run ``manage.py retrieve_worker`` in its own process against the test database.
+"""Run a management command in its own process against the test database.
 
-The kill-and-resume test needs a worker it can SIGKILL. The test passes the test database
-path and the archive directories in the environment; settings are otherwise the test
-settings, so the worker talks to the same file database as the test process.
+Tests that must kill or signal a daemon (``retrieve_worker``, ``dicom_listener``) run it
+here. The test passes the test database path and the archive directories in the
+environment; settings are otherwise the test settings, so both processes share one file
+database.
 
-    python -m tests.pacs.worker_process [retrieve_worker options]
+    python -m tests.pacs.manage_process COMMAND [options]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def main(argv: list[str]) -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("retrieve_worker", *argv)
+    call_command(*argv)
 
 
 if __name__ == "__main__":
