@@ -206,7 +206,7 @@ def sequential_sos_fixed(codestream: bytes) -> bytes | None:
 
 
 def _conform(array: np.ndarray, header: ImageHeader, frame: int) -> np.ndarray:
-    expected = (header.rows, header.columns)
+    expected: tuple[int, ...] = (header.rows, header.columns)
     if header.samples_per_pixel > 1:
         expected = (*expected, header.samples_per_pixel)
     if array.shape != expected:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import Tag
 from pydicom.uid import (
     UID,
@@ -144,7 +144,7 @@ def read_header(ds: Dataset, limits: Limits) -> ImageHeader:
     for item in ds:
         if item.tag not in _PIXEL_TAGS:
             meta.add(item)
-    meta.file_meta = getattr(ds, "file_meta", Dataset())
+    meta.file_meta = getattr(ds, "file_meta", FileMetaDataset())
     return ImageHeader(
         rows=rows,
         columns=columns,

@@ -47,7 +47,7 @@ def descriptor_values(value: object, signed_first: bool) -> tuple[int, int, int]
     at or above 2^15 are reinterpreted when the input is signed.
     """
     try:
-        entries, first, bits = (int(v) for v in value)  # type: ignore[union-attr]
+        entries, first, bits = (int(v) for v in value)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         raise InvalidImage(f"LUT Descriptor {value!r} is not three numbers")
     if entries == 0:

@@ -252,7 +252,7 @@ def _pair(value: object) -> tuple[float, float] | None:
     if value is None or isinstance(value, str | bytes):
         return None
     try:
-        first, second = (float(v) for v in value)  # type: ignore[union-attr]
+        first, second = (float(v) for v in value)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return None
     if not (first > 0 and second > 0 and math.isfinite(first) and math.isfinite(second)):

@@ -79,7 +79,7 @@ def _number(ds: Dataset, keyword: str, default: float) -> float:
     if value is None or value == "":
         return default
     if not isinstance(value, str | int | float):  # multi-valued: take the first
-        value = list(value)[0] if len(value) else default  # type: ignore[arg-type]
+        value = list(value)[0] if len(value) else default
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -82,7 +82,7 @@ def _read(ds: Dataset, group: int, frame: int, little_endian: bool) -> Overlay |
         return None  # embedded (retired) overlays: see the module docstring
     origin = element(0x0050)
     try:
-        origin_row, origin_column = (int(value) for value in origin)  # type: ignore[union-attr]
+        origin_row, origin_column = (int(v) for v in origin)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         origin_row, origin_column = 1, 1
     plane_pixels = rows * columns

@@ -171,7 +171,7 @@ def _texts(value: object) -> list[str]:
         return []
     if isinstance(value, str):
         return [value]
-    return [str(item) for item in value]  # type: ignore[union-attr]
+    return [str(item) for item in value]  # type: ignore[attr-defined]
 
 
 def _may_be_negative(ds: Dataset) -> bool:
