@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from studies import imaging
 from studies.imaging.render import Renderer
 from studies.imaging.source import Limits
 from studies.models import Instance
@@ -27,7 +28,8 @@ def get_renderer() -> Renderer:
     if _renderer is None:
         with _lock:
             if _renderer is None:
-                _renderer = Renderer(
+                # The library's shared renderer, so module-level imaging calls use it too.
+                _renderer = imaging.configure(
                     cache_bytes=settings.IMAGING_CACHE_BYTES,
                     limits=Limits(
                         max_frame_bytes=settings.IMAGING_MAX_FRAME_BYTES,
@@ -36,6 +38,7 @@ def get_renderer() -> Renderer:
                     ),
                     tile_size=settings.IMAGING_TILE_SIZE,
                     workers=settings.IMAGING_WORKERS,
+                    decode_processes=settings.IMAGING_DECODE_PROCESSES,
                 )
     return _renderer
 

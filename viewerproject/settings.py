@@ -195,6 +195,9 @@ IMAGING_MAX_OUTPUT_PIXELS = env_int("IMAGING_MAX_OUTPUT_PIXELS", 8192 * 8192, mi
 IMAGING_TILE_SIZE = env_int("IMAGING_TILE_SIZE", 256, minimum=256)
 # Threads that decode and render off the event loop (numpy and the codecs release the GIL).
 IMAGING_WORKERS = env_int("IMAGING_WORKERS", 4, minimum=1)
+# Worker processes for compressed-frame decoding: the JPEG 2000 / JPEG-LS codecs hold the GIL
+# for up to a second on large images, which would stall every socket of the event loop.
+IMAGING_DECODE_PROCESSES = env_int("IMAGING_DECODE_PROCESSES", 2, minimum=0)
 
 STUDY_LIST_PAGE_SIZE = env_int("STUDY_LIST_PAGE_SIZE", 50, minimum=1)
 QIDO_MAX_LIMIT = env_int("QIDO_MAX_LIMIT", 1000, minimum=1)
