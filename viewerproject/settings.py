@@ -236,8 +236,10 @@ DICOM_CONNECT_TIMEOUT = env_int("DICOM_CONNECT_TIMEOUT", 10, minimum=1)
 DICOM_ACSE_TIMEOUT = env_int("DICOM_ACSE_TIMEOUT", 30, minimum=1)
 DICOM_DIMSE_TIMEOUT = env_int("DICOM_DIMSE_TIMEOUT", 120, minimum=1)
 DICOM_NETWORK_TIMEOUT = env_int("DICOM_NETWORK_TIMEOUT", 120, minimum=1)
-# C-FIND answers kept per query; the rest are cancelled (PS3.4 C.4.1.2.3 C-CANCEL).
+# C-FIND answers kept per query we send; the rest are cancelled (PS3.4 C.4.1.2.3 C-CANCEL).
 PACS_FIND_MAX_RESULTS = env_int("PACS_FIND_MAX_RESULTS", 500, minimum=1)
+# Matches our C-FIND SCP answers; a broader query is refused (A700) rather than truncated.
+DICOM_FIND_MAX_MATCHES = env_int("DICOM_FIND_MAX_MATCHES", 1000, minimum=1)
 # Retrieve jobs: attempts before a job fails, backoff between them (doubling from the base
 # up to the cap), and the lease a running worker renews; a job whose lease lapsed (worker
 # killed) is taken over by another worker.

@@ -1,6 +1,7 @@
-"""The DICOM listener: a Verification and Storage SCP (PS3.4 A, B) in front of ingest.
+"""The DICOM listener: Verification, Storage and Query (C-FIND) SCP (PS3.4 A, B, C) in
+front of ingest and the index (see ``find_scp`` for queries).
 
-Who may store is decided when the association is requested: the calling AE title must be a
+Who may talk to us is decided when the association is requested: the calling AE title must be a
 known sender (or a PACS node delivering C-MOVE results) and, where an address is configured,
 connect from it; anyone else gets A-ASSOCIATE-RJ "calling AE title not recognized"
 (PS3.8 9.3.4). Each C-STORE runs ingest in the association's own thread and answers only
@@ -22,12 +23,16 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom import AE, AllStoragePresentationContexts, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    Verification,
+)
 from pynetdicom.transport import ThreadedAssociationServer
 
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode
-from studies.pacs import nodes, statuses, syntaxes
+from studies.pacs import find_scp, nodes, statuses, syntaxes
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +163,8 @@ def application_entity(ae_title: str | None = None) -> AE:
     # PS3.8 9.3.2: a request addressed to another AE title is not for us.
     ae.require_called_aet = True
     ae.add_supported_context(Verification)
+    ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(context.abstract_syntax, syntaxes.STORAGE)
     return ae
@@ -166,6 +173,7 @@ def application_entity(ae_title: str | None = None) -> AE:
 HANDLERS = [
     (evt.EVT_REQUESTED, _handle_requested),
     (evt.EVT_C_STORE, _handle_store),
+    (evt.EVT_C_FIND, find_scp.handle_find),
     (evt.EVT_RELEASED, _handle_closed),
     (evt.EVT_ABORTED, _handle_closed),
 ]
