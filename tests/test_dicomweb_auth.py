@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 import requests
@@ -47,7 +48,8 @@ def every_route() -> list[str]:
     paths = []
     for pattern in dicomweb_urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
-        route = str(pattern.pattern).replace("<uid:study>", UID).replace("<uid:series>", UID)
+        # Every placeholder (<uid:study>, <uid:instance>, <str:frames>...) gets "1.2.3".
+        route = re.sub(r"<[^>]+>", UID, str(pattern.pattern))
         paths.append(f"/dicomweb/{route}")
     return paths
 

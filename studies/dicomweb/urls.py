@@ -41,13 +41,45 @@ QIDO-RS (PS3.18 10.6, ``qido.py``)
         An unknown key, a key not matchable at that level, or a bad value is 400.
         No match is 200 with ``[]``.
 
-WADO-RS is not routed here yet; ``route(GET=...)`` on the study, series and instance
-paths is where its views belong.
+WADO-RS (PS3.18 10.4, ``wado.py``, ``rendered.py``)
+    GET /dicomweb/studies/{study}
+    GET /dicomweb/studies/{study}/series/{series}
+    GET /dicomweb/studies/{study}/series/{series}/instances/{instance}
+        ``multipart/related; type="application/dicom"`` of the stored Part 10 files,
+        streamed from disk, each in the transfer syntax it was stored in (named in the
+        part's Content-Type; we do not transcode, so a request for another syntax is 406).
+    GET .../instances/{instance}/frames/{frames}          frames 1-based, e.g. 1,3,5
+        ``multipart/related``, one part per frame in the order asked. Accept
+        ``application/octet-stream``: little-endian samples (compressed frames decoded);
+        with ``transfer-syntax=*``, or ``*/*``, or the compressed media type (image/jpeg,
+        image/jls, image/jp2, image/jpx, image/jphc, image/dicom-rle): a compressed frame's
+        bitstream as stored. Other compressions are 406. A frame beyond the instance is 404.
+    GET /dicomweb/studies/{study}/metadata
+    GET .../series/{series}/metadata
+    GET .../instances/{instance}/metadata
+        ``application/dicom+json``: the stored headers, Pixel Data as a BulkDataURI to the
+        frames resource. Other bulk data (over 1 KB) is not included.
+    GET /dicomweb/studies/{study}/rendered           and .../thumbnail
+    GET .../series/{series}/rendered                 and .../thumbnail
+    GET .../instances/{instance}/rendered            and .../thumbnail
+    GET .../instances/{instance}/frames/{frame}/rendered   and .../thumbnail
+        One image, Accept ``image/jpeg`` (default) or ``image/png``, else 406. Study and
+        series: the middle image of the (first) series; instance: its first frame; frame:
+        one frame number only. ``window=center,width[,linear|linear-exact|sigmoid]``,
+        ``viewport=vw,vh[,sx,sy,sw,sh]`` (fit inside vw×vh keeping the aspect ratio; a
+        negative sw or sh flips), ``quality=1..100``; thumbnails take only ``viewport``
+        (default 128×128). Other parameters (annotation, iccprofile...) are ignored with a
+        Warning header. ETag and ``Cache-Control: private``; If-None-Match gives 304.
+
+    Errors are plain sentences: 400 bad parameter or frame list, 404 unknown UID or frame,
+    406 not acceptable or no pixel data, 413 an image whose decoded size passes
+    IMAGING_MAX_FRAME_BYTES (refused before decoding), 415 no decoder for the transfer
+    syntax, 422 a frame that cannot be decoded or an invalid image header.
 """
 
 from django.urls import path, register_converter
 
-from studies.dicomweb import qido, stow
+from studies.dicomweb import qido, rendered, stow, wado
 from studies.dicomweb.http import route
 
 
@@ -66,13 +98,22 @@ class UIDConverter:
 register_converter(UIDConverter, "uid")
 
 app_name = "dicomweb"
+SERIES = "studies/<uid:study>/series/<uid:series>"
+INSTANCE = SERIES + "/instances/<uid:instance>"
 urlpatterns = [
     path(
         "studies",
         route(GET=qido.search_for_studies, POST=stow.store),
         name="studies",
     ),
-    path("studies/<uid:study>", route(POST=stow.store), name="study"),
+    path("studies/<uid:study>", route(GET=wado.retrieve_study, POST=stow.store), name="study"),
+    path("studies/<uid:study>/metadata", route(GET=wado.study_metadata), name="study-metadata"),
+    path("studies/<uid:study>/rendered", route(GET=rendered.study_rendered), name="study-rendered"),
+    path(
+        "studies/<uid:study>/thumbnail",
+        route(GET=rendered.study_thumbnail),
+        name="study-thumbnail",
+    ),
     path(
         "studies/<uid:study>/series",
         route(GET=qido.search_for_series),
@@ -87,6 +128,27 @@ urlpatterns = [
         "studies/<uid:study>/instances",
         route(GET=qido.search_for_instances),
         name="study-instances",
+    ),
+    path(SERIES, route(GET=wado.retrieve_series), name="series-resource"),
+    path(SERIES + "/metadata", route(GET=wado.series_metadata), name="series-metadata"),
+    path(SERIES + "/rendered", route(GET=rendered.series_rendered), name="series-rendered"),
+    path(SERIES + "/thumbnail", route(GET=rendered.series_thumbnail), name="series-thumbnail"),
+    path(INSTANCE, route(GET=wado.retrieve_instance), name="instance"),
+    path(INSTANCE + "/metadata", route(GET=wado.instance_metadata), name="instance-metadata"),
+    path(INSTANCE + "/rendered", route(GET=rendered.instance_rendered), name="instance-rendered"),
+    path(
+        INSTANCE + "/thumbnail", route(GET=rendered.instance_thumbnail), name="instance-thumbnail"
+    ),
+    path(INSTANCE + "/frames/<str:frames>", route(GET=wado.retrieve_frames), name="frames"),
+    path(
+        INSTANCE + "/frames/<str:frames>/rendered",
+        route(GET=rendered.frame_rendered),
+        name="frames-rendered",
+    ),
+    path(
+        INSTANCE + "/frames/<str:frames>/thumbnail",
+        route(GET=rendered.frame_thumbnail),
+        name="frames-thumbnail",
     ),
     path("series", route(GET=qido.search_for_series), name="series"),
     path("instances", route(GET=qido.search_for_instances), name="instances"),
