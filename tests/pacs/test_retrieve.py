@@ -3,15 +3,19 @@ resuming after a killed worker, a PACS that is down, and a PACS with partial fai
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import threading
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from studies import events
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode, QuarantinedFile, RetrieveJob
-from studies.pacs import jobs
+from studies.pacs import jobs, progress
 from studies.pacs.worker import RetrieveWorker
 from tests.dicom_files import make_ct, to_bytes
 from tests.pacs.conftest import REPO, manage_command, process_env, wait_for
@@ -291,3 +295,40 @@ def test_move_to_a_listener_the_pacs_does_not_know_explains_what_to_check(
     job.refresh_from_db()
     assert job.state == State.FAILED
     assert "nothing arrived" in job.error and "dicom_listener" in job.error
+
+
+def test_progress_is_pushed_on_the_channel_layer_while_the_study_arrives(pacs, fast_retries):
+    study, _, sops = pacs.load_study(per_series=6)
+    layer = get_channel_layer()
+    jobs_channel = async_to_sync(layer.new_channel)()
+    study_channel = async_to_sync(layer.new_channel)()
+    instances_channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(progress.JOBS_GROUP, jobs_channel)
+    async_to_sync(layer.group_add)(progress.study_group(study), study_channel)
+    async_to_sync(layer.group_add)(events.study_group(study), instances_channel)
+
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+
+    def drain(channel: str) -> list[dict]:
+        messages = []
+        while True:
+            try:
+                messages.append(async_to_sync(receive_soon)(layer, channel))
+            except TimeoutError:
+                return messages
+
+    on_study = drain(study_channel)
+    assert all(m["type"] == progress.RETRIEVE_PROGRESS for m in on_study)
+    states = [m["job"]["state"] for m in on_study]
+    assert states[0] == "queued" and "running" in states and states[-1] == "done"
+    received = [m["job"]["received"] for m in on_study]
+    assert received == sorted(received) and received[-1] == len(sops)
+    assert [m["job"]["id"] for m in drain(jobs_channel)] == [job.pk] * len(on_study)
+    # Ingest announces each instance as it lands, so an open viewer can show it at once.
+    landed = drain(instances_channel)
+    assert sorted(m["sop_instance_uid"] for m in landed) == sorted(sops)
+
+
+async def receive_soon(layer, channel: str) -> dict:
+    return await asyncio.wait_for(layer.receive(channel), timeout=0.2)
