@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, render
+from django.urls import get_script_prefix
 from django.views.decorators.http import require_GET, require_POST
 
 from frontend import listing
@@ -79,6 +80,36 @@ def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
     )
     series = study.series.order_by("series_number", "pk")
     return render(request, "frontend/study_detail.html", {"study": study, "series": series})
+
+
+@require_GET
+@login_required
+def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
+    """The image viewer page. It carries only the study UID and where the websocket and the
+    DICOMweb thumbnails are; everything else arrives over the socket (PROTOCOL.md)."""
+    if not is_valid_uid(study_instance_uid):
+        return render(
+            request,
+            "frontend/bad_request.html",
+            {"message": "That is not a valid Study Instance UID."},
+            status=400,
+        )
+    study = get_object_or_404(
+        Study.objects.select_related("patient"), study_instance_uid=study_instance_uid
+    )
+    # ?series= opens that series first; anything that is not a UID is ignored.
+    series = request.GET.get("series", "")
+    prefix = get_script_prefix()
+    return render(
+        request,
+        "frontend/viewer.html",
+        {
+            "study": study,
+            "initial_series": series if is_valid_uid(series) else "",
+            "socket_path": f"{prefix}ws/viewer/",
+            "dicomweb_root": f"{prefix}dicomweb/",
+        },
+    )
 
 
 @require_GET

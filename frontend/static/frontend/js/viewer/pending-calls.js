@@ -31,7 +31,12 @@ export class PendingCalls {
   /**
    * @param {{timeout?: number, setTimer?: typeof setTimeout, clearTimer?: typeof clearTimeout}} [options]
    */
-  constructor({ timeout = 30000, setTimer = setTimeout, clearTimer = clearTimeout } = {}) {
+  constructor({
+    timeout = 30000,
+    // Wrapped: browsers refuse setTimeout called as a method of another object.
+    setTimer = (fn, ms) => setTimeout(fn, ms),
+    clearTimer = (id) => clearTimeout(id),
+  } = {}) {
     this.#timeout = timeout;
     this.#setTimer = setTimer;
     this.#clearTimer = clearTimer;

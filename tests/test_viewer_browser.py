@@ -1,0 +1,410 @@
+"""The JS viewer in headless Chromium against a real ASGI server (Daphne, websockets).
+
+One server for the module: a throw-away archive (its own VAR_DIR, database and store) served
+by ``manage.py runserver`` (Daphne's), with one study of three series: a generated CT stack,
+a thicker reconstruction of the same volume in the same frame of reference (for synchronised
+scrolling), and a real JPEG sample from pydicom's test files whose fragment was damaged, so
+its frame cannot be decoded. Each test opens a fresh browser, logs in through the login form
+and waits on conditions in the page, never on sleeps. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import generate_uid
+
+from studies.demo.phantom import generate_ct_series, series_uids
+from tests.bench.django_server import DjangoServer, manage
+from tests.browser import chromium_page, require_chromium, save_screenshot
+from tests.dicom_files import sample_path
+
+pytestmark = pytest.mark.browser
+
+SLICES = 24
+SIZE = 128
+SEED = 4242
+PIXEL_MM = 400.0 / SIZE  # the phantom's field of view over its matrix (phantom.Geometry)
+TIMEOUT_MS = 20_000
+
+
+@dataclass(frozen=True)
+class ViewerStudy:
+    study_uid: str
+    thin_series: str
+    thin_instances: tuple[str, ...]  # in stack order (instance number 1 first)
+    thick_series: str
+    broken_series: str
+
+
+def _uid(*parts: str) -> str:
+    return str(generate_uid(entropy_srcs=["viewer browser test", *parts]))
+
+
+def _part10(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def damaged_jpeg_like(template: Dataset) -> Dataset:
+    """pydicom's baseline JPEG sample moved into ``template``'s study, with the entropy-coded
+    data of its only fragment overwritten: the file is valid DICOM and the JPEG keeps its
+    markers, but the frame cannot be decoded."""
+    ds = pydicom.dcmread(sample_path("SC_rgb_jpeg_dcmtk.dcm"))
+    frame = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    sos = frame.find(b"\xff\xda")  # start of scan: the compressed data follow its header
+    assert sos > 0
+    scan = sos + 2 + int.from_bytes(frame[sos + 2 : sos + 4], "big")
+    for i in range(scan, len(frame) - 3):
+        if frame[i] != 0xFF:
+            frame[i] = 0xAA
+    ds.PixelData = encapsulate([bytes(frame)])
+    for keyword in (
+        "StudyInstanceUID",
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyDescription",
+        "StudyID",
+        "ReferringPhysicianName",
+    ):
+        setattr(ds, keyword, template.get(keyword, ""))
+    ds.SeriesInstanceUID = _uid("broken series")
+    ds.SOPInstanceUID = _uid("broken instance")
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.SeriesNumber = 9
+    ds.SeriesDescription = "Damaged JPEG"
+    ds.InstanceNumber = 1
+    return ds
+
+
+def write_study(directory: Path) -> ViewerStudy:
+    """The test study as Part 10 files in ``directory`` (file names by position only)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    thin = list(generate_ct_series(SLICES, SIZE, SEED))
+    for index, ds in enumerate(thin):
+        ds.SeriesDescription = "Axial thin"
+        (directory / f"thin{index:03d}.dcm").write_bytes(_part10(ds))
+    # Every second slice again as its own series: same volume, same frame of reference.
+    thick_uid = _uid("thick series")
+    for index, ds in enumerate(thin[::2]):
+        ds.SeriesInstanceUID = thick_uid
+        ds.SOPInstanceUID = _uid("thick", str(index))
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesNumber = 3
+        ds.SeriesDescription = "Axial thick"
+        ds.InstanceNumber = index + 1
+        (directory / f"thick{index:03d}.dcm").write_bytes(_part10(ds))
+    broken = damaged_jpeg_like(thin[0])
+    (directory / "broken.dcm").write_bytes(_part10(broken))
+    uids = series_uids(SLICES, SIZE, SEED)
+    return ViewerStudy(
+        study_uid=uids.study,
+        thin_series=uids.series,
+        thin_instances=tuple(uids.instance(i) for i in range(SLICES)),
+        thick_series=thick_uid,
+        broken_series=str(broken.SeriesInstanceUID),
+    )
+
+
+@pytest.fixture(scope="module")
+def viewer_server(tmp_path_factory) -> Iterator[tuple[DjangoServer, ViewerStudy]]:
+    require_chromium()
+    pytest.importorskip("playwright.sync_api")
+    parent = tmp_path_factory.mktemp("viewer-server")
+    study = write_study(parent / "study")
+    with DjangoServer(parent) as server:
+        assert server.var_dir is not None
+        out = manage(server.var_dir, "import_dicom", str(parent / "study"))
+        assert "rejected" not in out.lower() or " 0 rejected" in out.lower(), out
+        yield server, study
+
+
+# --- page helpers --------------------------------------------------------------------------
+
+
+def log_in_and_open_study(page, server: DjangoServer, study: ViewerStudy) -> None:
+    """Log in through the form, then go from the study list to the viewer."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/")
+    page.fill("#id_username", server.username)
+    page.fill("#id_password", server.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server.url}/")
+    page.click(f"a.row-action[href='/studies/{study.study_uid}/view/']")
+    page.wait_for_url(f"**/studies/{study.study_uid}/view/")
+    expect(page.locator(".viewer")).to_have_attribute("data-connection", "open", timeout=TIMEOUT_MS)
+
+
+def viewport(page, index: int):
+    return page.locator(f".viewport[data-viewport='{index}']")
+
+
+def wait_loaded(page, index: int, instance: str | None = None) -> None:
+    """Until the viewport's current request is done (and shows ``instance``, if given)."""
+    from playwright.sync_api import expect
+
+    pattern = re.compile(rf"^{re.escape(instance)}/" if instance else r".+")
+    expect(viewport(page, index)).to_have_attribute("data-loaded", pattern, timeout=TIMEOUT_MS)
+
+
+def canvas_stats(page, index: int) -> dict:
+    """Sum, share of non-black pixels and a checksum of what the viewport's canvas shows."""
+    return page.evaluate(
+        """(index) => {
+          const canvas = document.querySelector(`.viewport[data-viewport="${index}"] canvas`);
+          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+          let sum = 0, lit = 0, hash = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            const v = data[i] + data[i + 1] + data[i + 2];
+            sum += v;
+            if (v > 30) lit += 1;
+            hash = (hash * 31 + v) >>> 0;
+          }
+          return { sum, lit: lit / (data.length / 4), hash };
+        }""",
+        index,
+    )
+
+
+def image_to_screen(page, index: int, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of an image point in a fitted, unrotated viewport of the phantom."""
+    box = viewport(page, index).bounding_box()
+    assert box is not None
+    zoom = min(box["width"] / SIZE, box["height"] / SIZE)
+    left = box["x"] + (box["width"] - SIZE * zoom) / 2
+    top = box["y"] + (box["height"] - SIZE * zoom) / 2
+    return left + x * zoom, top + y * zoom
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_study_list_opens_the_viewer_and_first_pixels_appear(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        stats = canvas_stats(page, 0)
+        overlay = viewport(page, 0).locator(".corner-top-left").inner_text()
+        bottom_right = viewport(page, 0).locator(".corner-bottom-right").inner_text()
+        markers = [
+            viewport(page, 0).locator(f".marker-{edge}").inner_text()
+            for edge in ("top", "right", "bottom", "left")
+        ]
+        expect(page.locator(".series-card")).to_have_count(3)
+        save_screenshot(page, "viewer-first-pixels")
+        errors = page.errors
+
+    assert errors == []
+    # The body of the phantom fills a good part of the fitted viewport.
+    assert stats["lit"] > 0.15, stats
+    assert "Phantom" in overlay and "DEMO-CT-0001" in overlay
+    assert "W 400 L 40" in bottom_right  # the file's first window (SOFT TISSUE)
+    assert markers == ["A", "L", "P", "R"]  # axial, head first supine
+
+
+def test_scrolling_changes_the_image(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        before = canvas_stats(page, 0)
+        page.mouse.move(*image_to_screen(page, 0, SIZE / 2, SIZE / 2))
+        for _ in range(12):
+            page.mouse.wheel(0, 100)
+        expect(viewport(page, 0)).to_have_attribute("data-index", "12", timeout=TIMEOUT_MS)
+        wait_loaded(page, 0, study.thin_instances[12])
+        after_wheel = canvas_stats(page, 0)
+        page.keyboard.press("ArrowDown")
+        wait_loaded(page, 0, study.thin_instances[13])
+        page.keyboard.press("End")
+        wait_loaded(page, 0, study.thin_instances[-1])
+        slider = viewport(page, 0).locator(".viewport-slider").input_value()
+        overlay = viewport(page, 0).locator(".corner-bottom-left").inner_text()
+        save_screenshot(page, "viewer-scrolled")
+        errors = page.errors
+
+    assert errors == []
+    assert after_wheel["hash"] != before["hash"]
+    assert after_wheel["lit"] > 0.15
+    assert slider == str(SLICES - 1)
+    assert f"Im {SLICES}/{SLICES}" in overlay
+
+
+def test_window_drag_changes_the_pixels_and_the_overlay(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        before = canvas_stats(page, 0)
+        x, y = image_to_screen(page, 0, SIZE / 2, SIZE / 2)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 150, y + 80, steps=6)
+        page.mouse.up()
+        corner = viewport(page, 0).locator(".corner-bottom-right")
+        expect(corner).not_to_contain_text("W 400 L 40", timeout=TIMEOUT_MS)
+        expect(viewport(page, 0)).to_have_attribute(
+            "data-loaded", re.compile(r"^(?!.*default).+"), timeout=TIMEOUT_MS
+        )
+        after = canvas_stats(page, 0)
+        text = corner.inner_text()
+        # A preset from the toolbar, then invert.
+        page.select_option("select[data-control=window]", label="Lung")
+        expect(corner).to_contain_text("W 1500 L -600", timeout=TIMEOUT_MS)
+        wait_loaded(page, 0, study.thin_instances[0])
+        lung = canvas_stats(page, 0)
+        save_screenshot(page, "viewer-window-lung")
+        errors = page.errors
+
+    assert errors == []
+    assert after["hash"] != before["hash"]
+    # Wider window and higher level: soft tissue looks darker on average.
+    assert after["sum"] < before["sum"], (before, after, text)
+    assert lung["hash"] not in (before["hash"], after["hash"])
+
+
+def test_length_measurement_shows_the_right_millimetres(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        page.keyboard.press("l")
+        start = image_to_screen(page, 0, 20, 64)
+        end = image_to_screen(page, 0, 100, 64)
+        page.mouse.move(*start)
+        page.mouse.down()
+        page.mouse.move(*end, steps=8)
+        page.mouse.up()
+        label = viewport(page, 0).locator(".measurement.is-done .measurement-label")
+        expect(label).to_contain_text("mm", timeout=TIMEOUT_MS)
+        text = label.text_content()
+        save_screenshot(page, "viewer-length")
+        errors = page.errors
+
+    assert errors == []
+    millimetres = float(re.search(r"([\d.]+) mm", text).group(1))
+    # 80 image pixels of 400/128 mm; the mouse lands within a CSS pixel (< 0.2 image pixel).
+    assert abs(millimetres - 80 * PIXEL_MM) < 1.0, text
+
+
+def test_two_viewports_scroll_together(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        page.click("button[data-action='layout:1x2']")
+        expect(viewport(page, 1)).to_have_attribute("data-series", study.thick_series)
+        wait_loaded(page, 1)
+        page.mouse.move(*image_to_screen(page, 0, SIZE / 2, SIZE / 2))
+        for _ in range(10):
+            page.mouse.wheel(0, 100)
+        expect(viewport(page, 0)).to_have_attribute("data-index", "10", timeout=TIMEOUT_MS)
+        # Slice 10 of the thin series is slice 5 of the every-second-slice series.
+        expect(viewport(page, 1)).to_have_attribute("data-index", "5", timeout=TIMEOUT_MS)
+        wait_loaded(page, 0, study.thin_instances[10])
+        wait_loaded(page, 1)
+        left = viewport(page, 0).locator(".corner-bottom-left").inner_text()
+        right = viewport(page, 1).locator(".corner-bottom-left").inner_text()
+        save_screenshot(page, "viewer-sync")
+        errors = page.errors
+
+    assert errors == []
+    # Same slice location in both.
+    location = re.search(r"Loc (\S+) mm", left).group(1)
+    assert f"Loc {location} mm" in right
+
+
+def test_a_broken_frame_shows_its_error_while_the_others_render(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        page.click("button[data-action='layout:2x2']")
+        expect(viewport(page, 2)).to_have_attribute("data-series", study.broken_series)
+        message = viewport(page, 2).locator(".viewport-message")
+        expect(message).to_be_visible(timeout=TIMEOUT_MS)
+        for index in (0, 1, 3):
+            wait_loaded(page, index)
+        lit = [canvas_stats(page, index)["lit"] for index in (0, 1, 3)]
+        text = message.inner_text()
+        save_screenshot(page, "viewer-broken-frame")
+        errors = page.errors
+
+    assert errors == []
+    assert "cannot be shown" in text and "decode_error" in text
+    assert all(share > 0.05 for share in lit), lit
+
+
+def test_dragging_a_series_onto_a_viewport_shows_it(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    with chromium_page() as page:
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        card = page.locator(f".series-card[data-series-instance-uid='{study.thick_series}']")
+        card.drag_to(viewport(page, 0))
+        expect(viewport(page, 0)).to_have_attribute("data-series", study.thick_series)
+        wait_loaded(page, 0)
+        overlay = viewport(page, 0).locator(".corner-top-right").inner_text()
+        errors = page.errors
+
+    assert errors == []
+    assert "Axial thick" in overlay
+
+
+def test_a_dropped_socket_reconnects_and_resumes(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    sockets = []
+
+    def proxy(ws):
+        # Pass everything through to the real server; keep a handle to cut the page side.
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    with chromium_page() as page:
+        page.route_web_socket(re.compile(r".*/ws/viewer/$"), proxy)
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        sockets[-1].close(code=1011, reason="test cuts the connection")
+        status = page.locator("[data-role=status]")
+        expect(status).to_contain_text("reconnecting", timeout=TIMEOUT_MS)
+        expect(status).to_have_text("Reconnected", timeout=TIMEOUT_MS)
+        page.mouse.move(*image_to_screen(page, 0, SIZE / 2, SIZE / 2))
+        page.mouse.wheel(0, 100)
+        wait_loaded(page, 0, study.thin_instances[1])
+        connections = len(sockets)
+        errors = page.errors
+
+    assert errors == []
+    assert connections == 2
