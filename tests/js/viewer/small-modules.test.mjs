@@ -82,13 +82,13 @@ test('corner overlays name the patient, the study, the image and the display sta
     invert: true,
     zoom: 1.5,
     rotation: 90,
-    flipped: true,
+    flip: 'horizontal',
     unit: 'HU',
   });
   assert.deepEqual(text.topLeft, ['Demo, Phantom', 'ID P1', '1964-02-29 O']);
   assert.deepEqual(text.topRight, ['CT CHEST', '2024-06-11', 'Acc A1', 'Se 2 · CT · Axial']);
   assert.deepEqual(text.bottomLeft, ['Im 12/200  (#12)', 'Loc -45 mm', 'Px 0.8 × 0.8 mm']);
-  assert.deepEqual(text.bottomRight, ['W 400 L 40 HU (Abdomen)', 'Inverted', 'Zoom 150%', 'Rot 90° Flipped']);
+  assert.deepEqual(text.bottomRight, ['W 400 L 40 HU (Abdomen)', 'Inverted', 'Zoom 150%', 'Rot 90° · Flip H']);
 });
 
 test('the layer stack draws preview, then coarse-to-fine tiles, then lossless, per image', () => {

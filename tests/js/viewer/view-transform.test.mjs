@@ -69,6 +69,19 @@ test('flips mirror the screen picture whatever the rotation', () => {
   assert.equal(t.rotation, 270);
 });
 
+test('rotation and flip read back the way the reader made them', () => {
+  const t = make();
+  t.rotate(1);
+  t.flipHorizontal();
+  assert.deepEqual([t.rotation, t.flip], [90, 'horizontal']);
+  const u = make();
+  u.flipVertical();
+  assert.deepEqual([u.rotation, u.flip], [0, 'vertical']);
+  const v = make();
+  v.rotate(2);
+  assert.deepEqual([v.rotation, v.flip], [180, null]);
+});
+
 test('rotation keeps a panned point at the view centre', () => {
   const t = make();
   t.zoomTo(4);

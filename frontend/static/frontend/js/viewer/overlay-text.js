@@ -21,7 +21,7 @@ import { formatNumber, formatWindow } from './window-presets.js';
  * @property {boolean} invert
  * @property {number} zoom                   CSS pixels per image pixel
  * @property {number} rotation               degrees clockwise
- * @property {boolean} flipped
+ * @property {'horizontal'|'vertical'|null} flip  mirror applied after the rotation
  * @property {string} [unit]                 modality unit, e.g. "HU"
  */
 
@@ -64,7 +64,7 @@ export function overlayText(input) {
   bottomRight.push(`Zoom ${Math.round(input.zoom * 100)}%`);
   const turn = [];
   if (input.rotation) turn.push(`Rot ${input.rotation}°`);
-  if (input.flipped) turn.push('Flipped');
-  if (turn.length) bottomRight.push(turn.join(' '));
+  if (input.flip) turn.push(input.flip === 'horizontal' ? 'Flip H' : 'Flip V');
+  if (turn.length) bottomRight.push(turn.join(' · '));
   return { topLeft, topRight, bottomLeft, bottomRight };
 }

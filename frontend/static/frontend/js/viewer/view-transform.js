@@ -106,16 +106,28 @@ export class ViewTransform {
     return this.#fitted;
   }
 
-  /** Clockwise rotation of the displayed image in degrees (0, 90, 180, 270), after any flip. */
+  /**
+   * Clockwise rotation of the displayed image in degrees (0, 90, 180, 270), read together
+   * with `flip`: the picture is the image rotated by this much, then mirrored by `flip`.
+   */
   get rotation() {
-    // Write O as R^k (det +1) or R^k · H (det −1, H = horizontal mirror) and read off k
-    // from where the image's +x axis (before mirroring) lands.
-    const o = this.flipped ? multiply(this.#o, FLIP_H) : this.#o;
-    const [a, , c] = o;
-    if (a === 1) return 0;
-    if (c === 1) return 90;
-    if (a === -1) return 180;
-    return 270;
+    const flip = this.flip;
+    if (flip === null) return degrees(this.#o);
+    // O = F · R^k with F its own inverse, so R^k = F · O.
+    return degrees(multiply(flip === 'horizontal' ? FLIP_H : FLIP_V, this.#o));
+  }
+
+  /**
+   * The mirror applied after `rotation`, or null. A reflection can be written with either
+   * mirror; the one needing the smaller rotation is reported, so a vertical flip reads as
+   * "flipped vertically", not "rotated 180° and flipped horizontally".
+   * @returns {'horizontal'|'vertical'|null}
+   */
+  get flip() {
+    if (!this.flipped) return null;
+    const viaH = degrees(multiply(FLIP_H, this.#o));
+    const viaV = degrees(multiply(FLIP_V, this.#o));
+    return viaH <= viaV ? 'horizontal' : 'vertical';
   }
 
   /** Whether the image is shown mirrored (a reflection, whichever axis it was made on). */
@@ -356,6 +368,18 @@ export class ViewTransform {
     this.#panY = c * px + d * py;
     if (this.#fitted) this.fit();
   }
+}
+
+/**
+ * The clockwise angle of a rotation matrix R^k (R = quarter turn right).
+ * @param {Orientation} rotation
+ */
+function degrees(rotation) {
+  const [a, , c] = rotation;
+  if (a === 1) return 0;
+  if (c === 1) return 90;
+  if (a === -1) return 180;
+  return 270;
 }
 
 /**

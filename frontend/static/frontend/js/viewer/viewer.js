@@ -121,6 +121,10 @@ export class Viewer {
     this.#fillHelp();
     document.addEventListener('keydown', (e) => this.#key(e));
     window.addEventListener('pagehide', () => this.#socket.close());
+    // Back/forward cache: the page comes back without its socket.
+    window.addEventListener('pageshow', (e) => {
+      if (e.persisted) this.#socket.connect();
+    });
     this.#viewports[0].active = true;
   }
 

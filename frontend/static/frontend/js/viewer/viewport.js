@@ -584,7 +584,7 @@ export class Viewport {
       invert: this.#invert,
       zoom: this.#transform.zoom,
       rotation: this.#transform.rotation,
-      flipped: this.#transform.flipped,
+      flip: this.#transform.flip,
       unit: this.#frameInfo?.unit || '',
     });
     fillLines(this.#corners['top-left'], text.topLeft);
