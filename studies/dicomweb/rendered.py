@@ -22,6 +22,7 @@ views in a worker thread under ASGI, so rendering never holds the event loop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,7 +119,7 @@ def _frame(study: str, series: str, instance: str, frames: str) -> _Target:
 # --- the answer --------------------------------------------------------------------------------
 
 
-def _answer(request: HttpRequest, find, *, thumbnail: bool) -> HttpResponse:
+def _answer(request: HttpRequest, find: Callable[[], _Target], *, thumbnail: bool) -> HttpResponse:
     media_type = _negotiate(request)
     if media_type is None:
         return problem(

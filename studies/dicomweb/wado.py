@@ -25,8 +25,9 @@ Metadata
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -230,7 +231,7 @@ def retrieve_frames(
             decoded = pixeldata.Decoded(path, limits)
             read = decoded.frame
         else:
-            read = lambda index: pixeldata.stored_frame(path, layout, index)  # noqa: E731
+            read = functools.partial(pixeldata.stored_frame, path, layout)
         # The first frame is read now, so a broken file is a status, not a cut-off body.
         first = read(numbers[0] - 1)
     except ImagingError as exc:
@@ -243,7 +244,9 @@ def retrieve_frames(
     return response
 
 
-def _frame_parts(content_type: str, first: bytes, rest: list[int], read) -> Iterable[Part]:
+def _frame_parts(
+    content_type: str, first: bytes, rest: list[int], read: Callable[[int], bytes]
+) -> Iterable[Part]:
     def later() -> Iterator[Part]:
         for number in rest:
             try:
