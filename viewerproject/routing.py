@@ -1,4 +1,10 @@
-"""Websocket routes. Empty until the streaming consumer lands; kept so the ASGI stack
-(origin check, session auth) is in place and tested from the start."""
+"""Websocket routes, behind the origin check and session authentication of ``asgi.py``."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from studies.streaming.consumer import ViewerConsumer
+
+websocket_urlpatterns = [
+    # PROTOCOL.md: one socket per open viewer page.
+    path("ws/viewer/", ViewerConsumer.as_asgi()),
+]

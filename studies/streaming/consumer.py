@@ -1,0 +1,292 @@
+"""The viewer's websocket (PROTOCOL.md): thin, every request parsed, authorised and answered.
+
+The consumer authenticates in ``connect``, parses each message with ``protocol``, and hands
+the work to a task: views to ``Viewports`` (latest wins per viewport), everything else to a
+bounded set of request tasks. Database work runs in ``database_sync_to_async``, pixels in
+render threads; the event loop only routes messages. All output goes through the socket's
+``Outbox``, which bounds what a slow client can make the server hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from studies import events
+from studies.access import can_view_study
+from studies.imaging.errors import (
+    DecodeError,
+    ImageTooLarge,
+    ImagingError,
+    InvalidImage,
+    InvalidRequest,
+    NoPixelData,
+    UnsupportedImage,
+)
+from studies.rendering import get_renderer
+
+from . import lookup, protocol
+from .measurements import measure
+from .outbox import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES, Outbox, OutboxOverflow
+from .progressive import Session, stream_view
+from .protocol import Code, ProtocolError
+from .scheduler import RenderSlots, Viewports, render_pool
+from .study_outline import load_study_outline
+
+log = logging.getLogger(__name__)
+
+# Close code when the client stops reading its messages (RFC 6455 7.4.1: policy violation).
+CLOSE_NOT_READING = 1008
+
+
+class ViewerConsumer(AsyncWebsocketConsumer):
+    # Per socket. Class attributes so a deployment (or a test) can subclass and tune them.
+    send_buffer_bytes = DEFAULT_MAX_BYTES
+    send_buffer_messages = DEFAULT_MAX_MESSAGES
+    render_slots = 2  # render threads one socket may occupy at a time
+    max_pending = 32  # frame_info / measure / open_study requests in flight
+    max_open_studies = 16
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outbox: Outbox | None = None
+        self.viewports: Viewports | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._studies: set[str] = set()
+
+    # ------------------------------------------------------------------- lifecycle
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.user = user
+        self.outbox = Outbox(
+            self._transmit,
+            max_bytes=self.send_buffer_bytes,
+            max_messages=self.send_buffer_messages,
+        )
+        self.viewports = Viewports(self.outbox.supersede)
+        self.session = Session(
+            renderer=get_renderer(),
+            slots=RenderSlots(render_pool(settings.IMAGING_WORKERS), self.render_slots),
+            outbox=self.outbox,
+            find_target=database_sync_to_async(lambda uid: lookup.find_target(user, uid)),
+            find_targets=database_sync_to_async(lambda uids: lookup.find_targets(user, uids)),
+        )
+        await self.accept()
+        self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+
+    async def disconnect(self, code: int) -> None:
+        await self._stop()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the server cancels the consumer without a disconnect message
+            # (shutdown): no task of this socket may outlive it.
+            await self._stop()
+
+    async def _stop(self) -> None:
+        if self.viewports is not None:
+            await self.viewports.close()
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        if self.outbox is not None:
+            self.outbox.close()
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+
+    async def _send_loop(self) -> None:
+        assert self.outbox is not None
+        try:
+            await self.outbox.run()
+        except Exception:  # the client went away mid-send; disconnect cleans up
+            log.info("viewer socket send failed", exc_info=True)
+
+    async def _transmit(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            await self.send(text_data=data)
+        else:
+            await self.send(bytes_data=data)
+
+    # -------------------------------------------------------------------- requests
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            self._error(ProtocolError(Code.BAD_REQUEST, "requests are JSON text messages"))
+            return
+        try:
+            request = protocol.parse(text_data)
+        except ProtocolError as error:
+            self._error(error)
+            return
+        match request:
+            case protocol.Ping():
+                self._reply({"type": "pong"})
+            case protocol.View():
+                arrived = asyncio.get_running_loop().time()
+                assert self.viewports is not None
+                self.viewports.start(
+                    request.viewport,
+                    lambda generation: self._view(request, generation, arrived),
+                )
+            case protocol.Cancel():
+                assert self.viewports is not None
+                self.viewports.cancel(request.viewport)
+            case protocol.OpenStudy():
+                self._spawn(request.request, self._open_study(request))
+            case protocol.FrameInfoRequest():
+                self._spawn(request.request, self._frame_info(request))
+            case protocol.Measure():
+                self._spawn(request.request, self._measure(request))
+
+    async def _view(self, view: protocol.View, generation: int, arrived: float) -> None:
+        try:
+            await stream_view(self.session, view, generation, arrived)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            failure = _as_protocol_error(error, view.request, view.viewport)
+            self._reply(protocol.error_message(failure), view.viewport, generation)
+
+    async def _open_study(self, request: protocol.OpenStudy) -> None:
+        uid = request.study
+        if not await database_sync_to_async(can_view_study)(self.user, uid):
+            raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
+        if uid not in self._studies:
+            if len(self._studies) >= self.max_open_studies:
+                raise ProtocolError(
+                    Code.BAD_REQUEST, f"a socket opens at most {self.max_open_studies} studies"
+                )
+            # Join before reading the outline: an instance stored in between is announced
+            # (perhaps before the outline arrives) rather than missed.
+            group = events.study_group(uid)
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)  # the base class leaves the groups on disconnect
+            self._studies.add(uid)
+        outline = await database_sync_to_async(_outline_text)(self.user, uid, request.request)
+        if outline is None:
+            raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
+        self.outbox.put_text(outline)  # type: ignore[union-attr]
+
+    async def _frame_info(self, request: protocol.FrameInfoRequest) -> None:
+        target = await self.session.find_target(request.instance)
+        if target is None:
+            raise ProtocolError(Code.NOT_FOUND, f"no instance {request.instance} that you may view")
+        info = await self.session.slots.run(
+            self.session.renderer.frame_info, target.path, request.frame
+        )
+        self._reply({"type": "frame_info", "request": request.request, **info.as_dict()})
+
+    async def _measure(self, request: protocol.Measure) -> None:
+        target = await self.session.find_target(request.instance)
+        if target is None:
+            raise ProtocolError(Code.NOT_FOUND, f"no instance {request.instance} that you may view")
+        answer = await self.session.slots.run(measure, self.session.renderer, target.path, request)
+        self._reply(answer)
+
+    # ------------------------------------------------------------------ live events
+
+    async def instance_stored(self, event: dict[str, Any]) -> None:
+        """Channel layer ``instance.stored`` (studies.events): tell the viewer."""
+        if event.get("study_uid") in self._studies:
+            self._reply(
+                {
+                    "type": "instance_stored",
+                    "study": event["study_uid"],
+                    "series": event.get("series_uid"),
+                    "instance": event.get("sop_instance_uid"),
+                }
+            )
+
+    # -------------------------------------------------------------------- plumbing
+
+    def _spawn(self, request: int | None, work: Awaitable[None]) -> None:
+        if len(self._pending) >= self.max_pending:
+            work.close()  # type: ignore[attr-defined]
+            self._error(
+                ProtocolError(
+                    Code.BAD_REQUEST,
+                    f"at most {self.max_pending} requests may be in flight",
+                    request=request,
+                )
+            )
+            return
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._error(_as_protocol_error(error, request, None))
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _error(self, error: ProtocolError) -> None:
+        self._reply(protocol.error_message(error))
+
+    def _reply(
+        self, message: dict[str, Any], viewport: int | None = None, generation: int = 0
+    ) -> None:
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.put_text(protocol.dumps(message), viewport, generation)
+        except OutboxOverflow:
+            log.warning("viewer socket closed: the client stopped reading")
+            asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_READING))
+
+
+def _outline_text(user: Any, study_uid: str, request: int | None) -> str | None:
+    """The ``study`` message as JSON text, built in the database thread (it can be large)."""
+    outline = load_study_outline(user, study_uid)
+    if outline is None:
+        return None
+    if request is not None:
+        outline["request"] = request
+    return protocol.dumps(outline)
+
+
+def _as_protocol_error(
+    error: Exception, request: int | None, viewport: int | None
+) -> ProtocolError:
+    if isinstance(error, ProtocolError):
+        error.request = error.request if error.request is not None else request
+        error.viewport = error.viewport if error.viewport is not None else viewport
+        return error
+    if isinstance(error, ImagingError):
+        return ProtocolError(
+            _imaging_code(error), error.message, request=request, viewport=viewport
+        )
+    log.exception("viewer request %s failed", request, exc_info=error)
+    return ProtocolError(
+        Code.SERVER_ERROR,
+        "the server failed on this request; the error was logged",
+        request=request,
+        viewport=viewport,
+    )
+
+
+def _imaging_code(error: ImagingError) -> Code:
+    if isinstance(error, ImageTooLarge):
+        return Code.TOO_LARGE
+    if isinstance(error, DecodeError | InvalidImage | UnsupportedImage):
+        return Code.DECODE_ERROR
+    if isinstance(error, InvalidRequest | NoPixelData):
+        return Code.BAD_REQUEST
+    return Code.SERVER_ERROR

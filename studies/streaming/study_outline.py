@@ -1,0 +1,175 @@
+"""The ``study`` message: what a viewer needs to lay out a study, from the index alone.
+
+Three queries whatever the size of the study (study with patient, its series, their
+instances with only the columns used); the geometry comes from each instance's stored
+header (``Instance.dicom_json``), so no file is opened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from studies.access import visible_studies
+from studies.models import Instance, Series, Study
+
+# DICOM JSON keys (PS3.18 F.2): tag as eight hex digits.
+IMAGE_POSITION = "00200032"  # Image Position (Patient), PS3.3 C.7.6.2.1.1
+IMAGE_ORIENTATION = "00200037"  # Image Orientation (Patient), PS3.3 C.7.6.2.1.1
+PIXEL_SPACING = "00280030"  # Pixel Spacing, PS3.3 10.7.1.3
+SLICE_LOCATION = "00201041"  # Slice Location, PS3.3 C.7.6.2.1.2
+FRAME_OF_REFERENCE = "00200052"  # Frame of Reference UID, PS3.3 C.7.4.1.1.1
+
+_INSTANCE_FIELDS = (
+    "series_id",
+    "sop_instance_uid",
+    "instance_number",
+    "rows",
+    "columns",
+    "number_of_frames",
+    "dicom_json",
+)
+
+
+def load_study_outline(user: Any, study_uid: str) -> dict[str, Any] | None:
+    """The ``study`` message for ``study_uid``, or None if ``user`` cannot see such a study."""
+    study = (
+        visible_studies(user).select_related("patient").filter(study_instance_uid=study_uid).first()
+    )
+    if study is None:
+        return None
+    series = list(Series.objects.filter(study=study))
+    by_series: dict[int, list[Instance]] = defaultdict(list)
+    for instance in Instance.objects.filter(series__study=study).only(*_INSTANCE_FIELDS):
+        by_series[instance.series_id].append(instance)
+    return study_message(study, series, by_series)
+
+
+def study_message(
+    study: Study, series: list[Series], by_series: dict[int, list[Instance]]
+) -> dict[str, Any]:
+    patient = study.patient
+    outlines = [_series(item, by_series.get(item.pk, [])) for item in series]
+    # Series by number (unnumbered last), then by UID so the order is stable.
+    series_order = sorted(
+        zip(series, outlines, strict=True),
+        key=lambda pair: (
+            pair[0].series_number is None,
+            pair[0].series_number or 0,
+            pair[0].series_instance_uid,
+        ),
+    )
+    return {
+        "type": "study",
+        "study": study.study_instance_uid,
+        "patient": {
+            "name": patient.name,
+            "id": patient.patient_id,
+            "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+            "sex": patient.sex,
+        },
+        "study_date": study.study_date.isoformat() if study.study_date else None,
+        "description": study.description,
+        "accession": study.accession_number,
+        "series": [outline for _, outline in series_order],
+    }
+
+
+def _series(series: Series, instances: list[Instance]) -> dict[str, Any]:
+    outlines = [_instance(instance) for instance in instances]
+    frame_of_reference = series.frame_of_reference_uid or next(
+        (uid for instance in instances if (uid := _text(instance.dicom_json, FRAME_OF_REFERENCE))),
+        "",
+    )
+    return {
+        "uid": series.series_instance_uid,
+        "number": series.series_number,
+        "modality": series.modality,
+        "description": series.description,
+        "body_part": series.body_part_examined,
+        "frame_of_reference": frame_of_reference or None,
+        "instances": stack_order(outlines),
+    }
+
+
+def _instance(instance: Instance) -> dict[str, Any]:
+    header = instance.dicom_json or {}
+    position = _numbers(header, IMAGE_POSITION, 3)
+    orientation = _numbers(header, IMAGE_ORIENTATION, 6)
+    spacing = _numbers(header, PIXEL_SPACING, 2)
+    location = _numbers(header, SLICE_LOCATION, 1)
+    return {
+        "uid": instance.sop_instance_uid,
+        "number": instance.instance_number,
+        "frames": instance.number_of_frames,
+        "rows": instance.rows,
+        "columns": instance.columns,
+        "position": position,
+        "orientation": orientation,
+        "pixel_spacing": spacing,
+        "slice_location": location[0] if location else None,
+    }
+
+
+def stack_order(instances: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Instances in stack order.
+
+    When every instance has a position and they share one orientation, the order is the
+    position projected on the slice normal (row cosines × column cosines, PS3.3
+    C.7.6.2.1.1), run in the direction in which instance numbers rise, so a stack opens
+    where the modality started it. Otherwise by instance number (unnumbered last).
+    """
+    by_number = sorted(instances, key=lambda i: (i["number"] is None, i["number"] or 0, i["uid"]))
+    orientations = {tuple(i["orientation"]) for i in instances if i["orientation"]}
+    if (
+        len(instances) < 2
+        or len(orientations) != 1
+        or any(i["position"] is None or i["orientation"] is None for i in instances)
+    ):
+        return by_number
+    normal = _cross(next(iter(orientations)))
+    if normal is None:
+        return by_number
+    rank = {i["uid"]: index for index, i in enumerate(by_number)}
+    along = sorted(
+        instances,
+        key=lambda i: (
+            sum(p * n for p, n in zip(i["position"], normal, strict=True)),
+            rank[i["uid"]],
+        ),
+    )
+    numbered = [i["number"] for i in along if i["number"] is not None]
+    if len(numbered) >= 2 and numbered[0] > numbered[-1]:
+        along.reverse()
+    return along
+
+
+def _cross(orientation: tuple[float, ...]) -> tuple[float, float, float] | None:
+    (rx, ry, rz), (cx, cy, cz) = orientation[:3], orientation[3:]
+    normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+    length = math.sqrt(sum(n * n for n in normal))
+    if not length > 1e-6:  # degenerate orientation (parallel cosines)
+        return None
+    return (normal[0] / length, normal[1] / length, normal[2] / length)
+
+
+def _numbers(header: dict[str, Any], tag: str, count: int) -> list[float] | None:
+    """The ``count`` numeric values of a DS attribute in DICOM JSON, or None."""
+    element = header.get(tag)
+    values = element.get("Value") if isinstance(element, dict) else None
+    if not isinstance(values, list) or len(values) != count:
+        return None
+    try:
+        numbers = [float(value) for value in values]
+    except (TypeError, ValueError):
+        return None
+    return numbers if all(math.isfinite(n) for n in numbers) else None
+
+
+def _text(header: dict[str, Any], tag: str) -> str:
+    element = header.get(tag)
+    values = element.get("Value") if isinstance(element, dict) else None
+    if isinstance(values, list) and values and isinstance(values[0], str):
+        return values[0]
+    return ""

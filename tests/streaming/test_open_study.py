@@ -1,0 +1,105 @@
+"""``open_study``: the study outline, then live news of instances that arrive."""
+
+import pytest
+from channels.db import database_sync_to_async
+from pydicom.uid import generate_uid
+
+from studies.ingest import ingest_bytes
+from tests.dicom_files import make_ct, to_bytes
+from tests.streaming.client import Viewer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_open_study_sends_the_outline_with_geometry(clinician, phantom_slices):
+    study = phantom_slices[0].study
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=study, request=4)
+    outline = await viewer.receive_json()
+    await viewer.close()
+
+    assert outline["type"] == "study" and outline["study"] == study
+    assert outline["request"] == 4
+    assert outline["patient"]["birth_date"] == "1964-02-29"
+    assert outline["study_date"] == "2024-06-11"
+    assert outline["accession"] == "DEMO0001"
+    (series,) = outline["series"]
+    assert series["uid"] == phantom_slices[0].series
+    assert series["modality"] == "CT"
+    assert series["frame_of_reference"]
+    # Top slice first, as the modality numbered them.
+    assert [i["uid"] for i in series["instances"]] == [s.instance for s in phantom_slices]
+    first = series["instances"][0]
+    assert first["orientation"] == [1, 0, 0, 0, 1, 0]
+    assert first["position"][2] == pytest.approx(50.0)
+    assert first["pixel_spacing"] == [0.78125, 0.78125]
+    assert first["slice_location"] == pytest.approx(50.0)
+    assert (first["rows"], first["columns"], first["frames"]) == (512, 512, 1)
+
+
+async def test_open_study_of_an_unknown_study_is_not_found(clinician):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study="1.2.3.4.404")
+    error = await viewer.receive_json()
+    assert (error["type"], error["code"]) == ("error", "not_found")
+    await viewer.send(type="ping")
+    assert await viewer.receive_json() == {"type": "pong"}
+    await viewer.close()
+
+
+async def test_an_instance_stored_in_an_open_study_is_announced(clinician, phantom_slices):
+    study, series = phantom_slices[0].study, phantom_slices[0].series
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=study)
+    assert (await viewer.receive_json())["type"] == "study"
+
+    # Another slice of the series arrives (an upload now; C-STORE and retrieve later).
+    data = to_bytes(make_ct(study_uid=study, series_uid=series, rows=512, columns=512))
+    result = await database_sync_to_async(ingest_bytes)(data, "upload", "tests")
+    assert result.status == "stored"
+
+    news = await viewer.receive_json()
+    assert news == {
+        "type": "instance_stored",
+        "study": study,
+        "series": series,
+        "instance": result.sop_instance_uid,
+    }
+    # Asking again shows it in the outline.
+    await viewer.send(type="open_study", study=study)
+    outline = await viewer.receive_json()
+    assert result.sop_instance_uid in [i["uid"] for i in outline["series"][0]["instances"]]
+    await viewer.close()
+
+
+async def test_instances_of_other_studies_are_not_announced(clinician, phantom_slices):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=phantom_slices[0].study)
+    assert (await viewer.receive_json())["type"] == "study"
+
+    other = to_bytes(make_ct(study_uid=generate_uid()))
+    result = await database_sync_to_async(ingest_bytes)(other, "upload", "tests")
+    assert result.status == "stored"
+    assert await viewer.socket.receive_nothing(timeout=0.3)
+    await viewer.close()
+
+
+async def test_access_is_checked_again_for_every_request(clinician, phantom_slices):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=phantom_slices[0].study)
+    assert (await viewer.receive_json())["type"] == "study"
+
+    clinician.is_active = False
+    await database_sync_to_async(clinician.save)()
+    await viewer.send(type="open_study", study=phantom_slices[0].study)
+    assert (await viewer.receive_json())["code"] == "not_found"
+    await viewer.send(
+        type="view",
+        request=2,
+        viewport=0,
+        instance=phantom_slices[0].instance,
+        region=[0, 0, 512, 512],
+        scale=1,
+    )
+    assert (await viewer.receive_json())["code"] == "not_found"
+    await viewer.close()

@@ -1,0 +1,208 @@
+"""``view``: a preview first, then tiles covering the region centre-out, lossless, done."""
+
+import numpy as np
+import pytest
+
+from studies.rendering import get_renderer
+from studies.streaming.protocol import Encoding, Kind
+from tests.dicom_files import make_ct
+from tests.streaming.client import Viewer, of_kind, view
+from tests.streaming.conftest import store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SOFT_TISSUE = [40, 400]
+LUNG = [-600, 1500]
+
+
+def rect(message):
+    header = message.header
+    return (header.x, header.y, header.width, header.height)
+
+
+async def test_preview_comes_first_then_tiles_covering_the_frame_then_lossless_then_done(
+    clinician, phantom_slices
+):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, phantom_slices[0].instance, window=SOFT_TISSUE))
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    kinds = [m.type for m in messages]
+    assert kinds == ["preview", "tile", "tile", "tile", "tile", "lossless", "done"]
+    preview = messages[0]
+    assert preview.header.encoding == Encoding.JPEG
+    assert rect(preview) == (0, 0, 512, 512)
+    assert preview.pixels().shape == (256, 256)  # longest side at most 256
+    assert preview.header.level == 1
+
+    tiles = of_kind(messages, Kind.TILE)
+    assert {rect(t) for t in tiles} == {
+        (0, 0, 256, 256),
+        (256, 0, 256, 256),
+        (0, 256, 256, 256),
+        (256, 256, 256, 256),
+    }
+    for tile in tiles:
+        assert tile.header.level == 0
+        assert tile.header.encoding == Encoding.JPEG
+        assert tile.pixels().shape == (256, 256)
+        assert tile.header.request == 1 and tile.header.viewport == 0
+
+    lossless = of_kind(messages, Kind.LOSSLESS)[0]
+    assert lossless.header.encoding == Encoding.PNG
+    assert lossless.pixels().shape == (512, 512)
+    assert messages[-1].json == {"type": "done", "request": 1, "viewport": 0, "level": 0}
+
+
+async def test_tiles_cover_a_zoomed_region_nearest_its_centre_first(clinician, transactional_db):
+    image = await _store(make_ct(rows=1024, columns=1024))
+    region = [100, 100, 900, 500]  # x 100..1000, y 100..600
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, image.instance, region=region, scale=1.0))
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    tiles = of_kind(messages, Kind.TILE)
+    # Level 0 tiles of 256 px meeting x 100..1000 (columns 0-3) and y 100..600 (rows 0-2).
+    expected = {(c * 256, r * 256, 256, 256) for c in range(4) for r in range(3)}
+    assert {rect(t) for t in tiles} == expected
+    centre_x, centre_y = 100 + 900 / 2, 100 + 500 / 2
+    distances = [
+        (t.header.x + 128 - centre_x) ** 2 + (t.header.y + 128 - centre_y) ** 2 for t in tiles
+    ]
+    assert distances == sorted(distances)
+    assert messages[0].type == "preview"
+    assert rect(messages[0]) == (0, 0, 1024, 1024)
+
+
+async def test_a_fitted_view_below_full_resolution_reads_a_coarser_level(clinician, phantom_slices):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, phantom_slices[0].instance, scale=0.5))
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    tiles = of_kind(messages, Kind.TILE)
+    assert len(tiles) == 1
+    assert tiles[0].header.level == 1
+    assert rect(tiles[0]) == (0, 0, 512, 512)
+    assert tiles[0].pixels().shape == (256, 256)
+    assert messages[-1].json["level"] == 1
+
+
+async def test_changing_the_window_changes_the_pixels(clinician, phantom_slices):
+    viewer = await Viewer.open(clinician)
+    instance = phantom_slices[0].instance
+    await viewer.send(**view(1, instance, window=SOFT_TISSUE))
+    soft = await viewer.until_done(1)
+    await viewer.send(**view(2, instance, window=LUNG))
+    lung = await viewer.until_done(2)
+    await viewer.send(**view(3, instance, window=SOFT_TISSUE, invert=True))
+    inverted = await viewer.until_done(3)
+    await viewer.close()
+
+    for kind in (Kind.PREVIEW, Kind.TILE, Kind.LOSSLESS):
+        first, second = of_kind(soft, kind)[0], of_kind(lung, kind)[0]
+        assert rect(first) == rect(second)
+        assert not np.array_equal(first.pixels(), second.pixels())
+    soft_png = of_kind(soft, Kind.LOSSLESS)[0].pixels().astype(int)
+    inverted_png = of_kind(inverted, Kind.LOSSLESS)[0].pixels().astype(int)
+    assert np.array_equal(inverted_png, 255 - soft_png)
+
+
+@pytest.mark.parametrize(
+    ("region", "scale", "clipped", "size"),
+    [
+        # Fitted in a 256 px viewport.
+        ([0, 0, 512, 512], 0.5, (0, 0, 512, 512), (256, 256)),
+        # Zoomed in: full resolution, the browser does the upscaling.
+        ([100, 120, 200, 150], 2.0, (100, 120, 200, 150), (200, 150)),
+        # Partly outside the image: clipped to it.
+        ([-50, 400, 200, 300], 1.0, (0, 400, 150, 112), (150, 112)),
+    ],
+)
+async def test_diagnostic_quality_sends_the_renderers_lossless_png_without_waiting(
+    clinician, phantom_slices, region, scale, clipped, size
+):
+    stored = phantom_slices[1]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(
+        **view(7, stored.instance, region=region, scale=scale, window=LUNG, quality="diagnostic")
+    )
+    messages = await viewer.until_done(7)
+    await viewer.close()
+
+    lossless = of_kind(messages, Kind.LOSSLESS)
+    assert len(lossless) == 1
+    header = lossless[0].header
+    assert header.encoding == Encoding.PNG
+    assert (header.bitmap_width, header.bitmap_height) == size
+    assert rect(lossless[0]) == clipped
+    expected = get_renderer().render(
+        stored.path, 0, window=LUNG, region=clipped, output_size=size, format="png"
+    )
+    assert lossless[0].payload == expected
+    assert messages.index(lossless[0]) == len(messages) - 2  # then done
+
+
+async def test_prefetched_neighbours_arrive_as_previews_after_the_tiles(clinician, phantom_slices):
+    first, second, third = phantom_slices
+    viewer = await Viewer.open(clinician)
+    await viewer.send(
+        **view(
+            1,
+            second.instance,
+            quality="diagnostic",
+            prefetch=[[first.instance, 0], ["1.2.3.4.5.404", 0], [third.instance, 0]],
+        )
+    )
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    prefetched = of_kind(messages, Kind.PREFETCH)
+    # The unknown instance is skipped; items keep their index in the request's list.
+    assert [m.header.item for m in prefetched] == [0, 2]
+    last_tile = max(i for i, m in enumerate(messages) if m.type == "tile")
+    assert all(messages.index(m) > last_tile for m in prefetched)
+    renderer = get_renderer()
+    for message, stored in zip(prefetched, (first, third), strict=True):
+        assert message.pixels().shape == (256, 256)
+        assert rect(message) == (0, 0, 512, 512)
+        own = renderer.render_pixels(stored.path, 0, output_size=(256, 256))
+        assert np.abs(message.pixels().astype(int) - own.astype(int)).mean() < 2  # JPEG
+
+
+async def test_frame_info_answers_with_the_renderers_frame_info(clinician, phantom_slices):
+    stored = phantom_slices[0]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="frame_info", request=5, instance=stored.instance, frame=0)
+    answer = await viewer.receive_json()
+    await viewer.close()
+
+    info = get_renderer().frame_info(stored.path, 0)
+    assert answer["type"] == "frame_info" and answer["request"] == 5
+    assert (answer["rows"], answer["columns"]) == (512, 512)
+    assert answer["default_window"] == list(info.default_window)
+    assert [v["explanation"] for v in answer["vois"]] == [v.explanation for v in info.vois]
+    assert answer["pixel_spacing"]["row_mm"] == pytest.approx(0.78125)
+    assert answer["unit"] == "HU"
+    assert answer["levels"] == [list(level) for level in info.levels]
+
+
+async def test_ping_is_answered_while_a_large_frame_is_still_rendering(clinician, large_ct):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, large_ct.instance, region=[0, 0, 4096, 4096]))
+    await viewer.send(type="ping")
+    # Decoding 32 MB and building its pyramid takes far longer than routing a ping: if
+    # rendering ran on the event loop, the preview would be first.
+    first = await viewer.receive()
+    assert first.json == {"type": "pong"}
+    assert (await viewer.receive()).type == "preview"
+    await viewer.send(type="cancel", viewport=0)
+    await viewer.close()
+
+
+async def _store(ds):
+    from channels.db import database_sync_to_async
+
+    return await database_sync_to_async(store)(ds)
