@@ -28,7 +28,7 @@ from pydicom.uid import generate_uid
 from studies.demo.phantom import generate_ct_series, series_uids
 from tests.bench.django_server import DjangoServer, manage
 from tests.browser import chromium_page, require_chromium, save_screenshot
-from tests.dicom_files import sample_path
+from tests.dicom_files import make_ct, sample_path
 
 pytestmark = pytest.mark.browser
 
@@ -371,6 +371,11 @@ def test_two_viewports_scroll_together(viewer_server):
         left = viewport(page, 0).locator(".corner-bottom-left").inner_text()
         right = viewport(page, 1).locator(".corner-bottom-left").inner_text()
         save_screenshot(page, "viewer-sync")
+        # A double click maximises a viewport and a second one brings the grid back.
+        viewport(page, 1).dblclick(position={"x": 100, "y": 100})
+        expect(viewport(page, 0)).to_be_hidden()
+        viewport(page, 1).dblclick(position={"x": 100, "y": 100})
+        expect(viewport(page, 0)).to_be_visible()
         errors = page.errors
 
     assert errors == []
@@ -487,6 +492,12 @@ def test_view_operations_from_keys_turn_markers_and_overlay(viewer_server):
         page.keyboard.press("f")
         expect(corner).to_contain_text(f"Zoom {fitted_zoom}%")
         save_screenshot(page, "viewer-rotated-inverted")
+        page.keyboard.press("?")
+        help_dialog = page.locator("dialog[data-role=help]")
+        expect(help_dialog).to_be_visible()
+        expect(help_dialog).to_contain_text("Window / level tool")
+        page.keyboard.press("Escape")
+        expect(help_dialog).to_be_hidden()
         page.keyboard.press("Shift+R")
         expect(corner).not_to_contain_text("Rot")
         expect(corner).not_to_contain_text("Inverted")
@@ -622,6 +633,50 @@ def test_dragging_a_series_onto_a_viewport_shows_it(viewer_server):
     assert "Axial thick" in overlay
 
 
+def test_loading_progress_shows_until_the_pixels_arrive(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    held: list = []
+    page_sides: list = []
+    hold = {"pixels": True}
+
+    def slow_pixels(ws):
+        # Text passes at once; binary pixel messages wait until the test releases them.
+        server_side = ws.connect_to_server()
+        page_sides.append(ws)
+
+        def from_server(message):
+            if isinstance(message, bytes) and hold["pixels"]:
+                held.append(message)
+            else:
+                ws.send(message)
+
+        server_side.on_message(from_server)
+
+    with chromium_page() as page:
+        page.route_web_socket(re.compile(r".*/ws/viewer/$"), slow_pixels)
+        log_in_and_open_study(page, server, study)
+        vp = viewport(page, 0)
+        progress = vp.locator(".viewport-progress")
+        expect(progress).to_be_visible(timeout=TIMEOUT_MS)
+        expect(vp).to_have_class(re.compile(r"\bis-loading\b"))
+        waiting_text = page.evaluate(
+            "getComputedStyle(document.querySelector("
+            "'.viewport[data-viewport=\"0\"]'), '::before').content"
+        )
+        save_screenshot(page, "viewer-loading")
+        hold["pixels"] = False
+        for message in held:
+            page_sides[-1].send(message)
+        wait_loaded(page, 0, study.thin_instances[0])
+        expect(progress).to_be_hidden()
+        errors = page.errors
+
+    assert errors == []
+    assert "Loading image" in waiting_text
+
+
 def test_a_dropped_socket_reconnects_and_resumes(viewer_server):
     server, study = viewer_server
     from playwright.sync_api import expect
@@ -649,3 +704,51 @@ def test_a_dropped_socket_reconnects_and_resumes(viewer_server):
 
     assert errors == []
     assert connections == 2
+
+
+def test_an_instance_stored_while_the_viewer_is_open_appears_without_reload(viewer_server):
+    server, _ = viewer_server
+    from playwright.sync_api import expect
+
+    study_uid = _uid("live study")
+
+    def upload(page, series: str, description: str) -> None:
+        ds = make_ct(
+            study_uid=study_uid,
+            series_uid=series,
+            rows=64,
+            columns=64,
+            SeriesDescription=description,
+        )
+        token = page.locator("input[name=csrfmiddlewaretoken]").first.input_value()
+        response = page.request.post(
+            f"{server.url}/upload/files/",
+            multipart={
+                "file": {
+                    "name": "new.dcm",
+                    "mimeType": "application/dicom",
+                    "buffer": _part10(ds),
+                }
+            },
+            headers={"X-CSRFToken": token, "Referer": f"{server.url}/"},
+        )
+        assert response.ok, response.text()
+        assert response.json()["counts"]["stored"] == 1
+
+    with chromium_page() as page:
+        page.goto(f"{server.url}/")
+        page.fill("#id_username", server.username)
+        page.fill("#id_password", server.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.url}/")
+        upload(page, _uid("live series 1"), "First series")
+        page.goto(f"{server.url}/studies/{study_uid}/view/")
+        expect(page.locator(".series-card")).to_have_count(1, timeout=TIMEOUT_MS)
+        wait_loaded(page, 0)
+        upload(page, _uid("live series 2"), "Arrived later")
+        expect(page.locator(".series-card")).to_have_count(2, timeout=TIMEOUT_MS)
+        titles = page.locator(".series-title").all_inner_texts()
+        errors = page.errors
+
+    assert errors == []
+    assert any("Arrived later" in title for title in titles)
