@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from frontend import listing
 from frontend.forms import StudySearchForm
 from frontend.uploads import ingest_uploads, max_request_bytes, result_as_json
+from studies.access import visible_studies
 from studies.ingest import DUPLICATE, REJECTED, STORED
 from studies.models import Study
 from studies.queries import InvalidQuery, search_studies
@@ -94,8 +95,10 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
             {"message": "That is not a valid Study Instance UID."},
             status=400,
         )
+    # The same rule as the socket's: a study the user may not open does not exist for them.
     study = get_object_or_404(
-        Study.objects.select_related("patient"), study_instance_uid=study_instance_uid
+        visible_studies(request.user).select_related("patient"),
+        study_instance_uid=study_instance_uid,
     )
     # ?series= opens that series first; anything that is not a UID is ignored.
     series = request.GET.get("series", "")
