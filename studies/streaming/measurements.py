@@ -29,8 +29,8 @@ def measure(renderer: Renderer, path: Path, request: Measure) -> dict[str, Any]:
             column=value.column,
             row=value.row,
             stored=stored,
-            # Colour pixels have no modality value: their value is the stored samples.
-            value=value.value if value.value is not None else stored,
+            # Colour pixels have no modality value (PS3.3 C.11.1 is for grayscale): null.
+            value=value.value,
             unit=value.unit,
         )
         return answer

@@ -119,3 +119,30 @@ async def test_a_roi_outside_the_image_is_a_bad_request(clinician, phantom_slice
     error = await viewer.receive_json()
     await viewer.close()
     assert (error["type"], error["code"], error["request"]) == ("error", "bad_request", 3)
+
+
+async def test_a_colour_pixel_has_its_samples_and_no_modality_value(clinician, transactional_db):
+    import pydicom
+    from channels.db import database_sync_to_async
+
+    from tests.dicom_files import sample_path
+    from tests.streaming.conftest import store
+
+    ds = pydicom.dcmread(sample_path("SC_rgb.dcm"))
+    colour = await database_sync_to_async(store)(ds)
+    viewer = await Viewer.open(clinician)
+    answer = await measure(viewer, colour, {"kind": "point", "x": 5, "y": 5})
+    await viewer.send(
+        type="measure",
+        request=2,
+        instance=colour.instance,
+        frame=0,
+        shape={"kind": "rectangle", "x": 0, "y": 0, "width": 10, "height": 10},
+    )
+    roi = await viewer.receive_json()
+    await viewer.close()
+
+    expected = get_renderer().pixel_value(colour.path, 0, 5, 5)
+    assert answer["value"] is None
+    assert answer["stored"] == list(expected.stored) and len(answer["stored"]) == 3
+    assert (roi["type"], roi["code"]) == ("error", "bad_request")  # no statistics on colour
