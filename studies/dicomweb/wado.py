@@ -236,6 +236,11 @@ def retrieve_frames(
         first = read(numbers[0] - 1)
     except ImagingError as exc:
         return problem(exc.http_status, f"The frames cannot be sent: {exc.message}")
+    except Exception:
+        # A reader or decoder fault nobody foresaw: a sentence for the caller, the
+        # traceback for the log, and the server goes on.
+        log.exception("frames of instance %s failed", found.sop_instance_uid)
+        return problem(500, "The frames cannot be sent: the reader failed unexpectedly.")
     content_type = f"{form.media_type}; transfer-syntax={form.syntax}"
     parts = _frame_parts(content_type, first, numbers[1:], read)
     response = multipart_response(request, form.media_type, parts)
