@@ -220,14 +220,18 @@ def canvas_stats(page, index: int) -> dict:
     )
 
 
-def image_to_screen(page, index: int, x: float, y: float) -> tuple[float, float]:
-    """Page coordinates of an image point in a fitted, unrotated viewport of the phantom."""
+def image_to_screen(
+    page, index: int, x: float, y: float, size: tuple[int, int] = (SIZE, SIZE), aspect: float = 1
+) -> tuple[float, float]:
+    """Page coordinates of an image point in a fitted, unrotated viewport: ``size`` is the
+    image's (columns, rows), ``aspect`` its row spacing over its column spacing."""
     box = viewport(page, index).bounding_box()
     assert box is not None
-    zoom = min(box["width"] / SIZE, box["height"] / SIZE)
-    left = box["x"] + (box["width"] - SIZE * zoom) / 2
-    top = box["y"] + (box["height"] - SIZE * zoom) / 2
-    return left + x * zoom, top + y * zoom
+    columns, rows = size
+    zoom = min(box["width"] / columns, box["height"] / (rows * aspect))
+    left = box["x"] + (box["width"] - columns * zoom) / 2
+    top = box["y"] + (box["height"] - rows * aspect * zoom) / 2
+    return left + x * zoom, top + y * aspect * zoom
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -275,6 +279,8 @@ def test_scrolling_changes_the_image(viewer_server):
         after_wheel = canvas_stats(page, 0)
         page.keyboard.press("ArrowDown")
         wait_loaded(page, 0, study.thin_instances[13])
+        viewport(page, 0).locator(".viewport-slider").fill("5")
+        wait_loaded(page, 0, study.thin_instances[5])
         page.keyboard.press("End")
         wait_loaded(page, 0, study.thin_instances[-1])
         slider = viewport(page, 0).locator(".viewport-slider").input_value()
@@ -454,6 +460,17 @@ def test_reference_lines_show_the_active_slice_on_a_crossing_plane(viewer_server
         axial_line = viewport(page, 0).locator(".reference-line line")
         expect(axial_line).to_have_count(1, timeout=TIMEOUT_MS)
         x1, x2 = (float(axial_line.get_attribute(a)) for a in ("x1", "x2"))
+        # A length down six rows of the sagittal image: six slice gaps, whatever the pixels
+        # look like on screen (they are shown 16.7 mm tall and 3.1 mm wide).
+        page.keyboard.press("l")
+        sagittal = {"size": (SIZE, SLICES), "aspect": (400.0 / SLICES) / PIXEL_MM}
+        page.mouse.move(*image_to_screen(page, 1, 64, 8.5, **sagittal))
+        page.mouse.down()
+        page.mouse.move(*image_to_screen(page, 1, 64, 14.5, **sagittal), steps=5)
+        page.mouse.up()
+        label = viewport(page, 1).locator(".measurement.is-done .measurement-label")
+        expect(label).to_contain_text("mm", timeout=TIMEOUT_MS)
+        length = float(re.search(r"([\d.]+) mm", label.text_content()).group(1))
         save_screenshot(page, "viewer-reference-lines")
         errors = page.errors
 
@@ -462,6 +479,7 @@ def test_reference_lines_show_the_active_slice_on_a_crossing_plane(viewer_server
     # Ten slices further down (16.7 mm each) on a sagittal image whose rows are slices.
     assert lower > top + 50
     assert abs(x1 - x2) < 0.5
+    assert abs(length - 6 * 400.0 / SLICES) < 1.0, length
 
 
 def test_view_operations_from_keys_turn_markers_and_overlay(viewer_server):
@@ -550,13 +568,33 @@ def test_roi_measurement_reports_mean_sd_and_area(viewer_server):
         page.mouse.down()
         page.mouse.move(*image_to_screen(page, 0, 60, 56), steps=5)
         page.mouse.up()
-        label = viewport(page, 0).locator(".measurement.is-done .measurement-label")
+        label = viewport(page, 0).locator(".tool-ellipse.is-done .measurement-label")
         expect(label).to_contain_text("Mean", timeout=TIMEOUT_MS)
         text = label.text_content()
+        page.click("button[data-action='tool:rectangle']")
+        page.mouse.move(*image_to_screen(page, 0, 70, 40))
+        page.mouse.down()
+        page.mouse.move(*image_to_screen(page, 0, 90, 50), steps=5)
+        page.mouse.up()
+        rectangle = viewport(page, 0).locator(".tool-rectangle.is-done .measurement-label")
+        expect(rectangle).to_contain_text("Area", timeout=TIMEOUT_MS)
+        # Angle: drag the first arm to the vertex, then click the end of the second arm.
+        page.click("button[data-action='tool:angle']")
+        page.mouse.move(*image_to_screen(page, 0, 40, 100))
+        page.mouse.down()
+        page.mouse.move(*image_to_screen(page, 0, 60, 100), steps=4)
+        page.mouse.up()
+        page.mouse.move(*image_to_screen(page, 0, 60, 80), steps=4)
+        page.mouse.click(*image_to_screen(page, 0, 60, 80))
+        angle = viewport(page, 0).locator(".tool-angle.is-done .measurement-label")
+        expect(angle).to_contain_text("°", timeout=TIMEOUT_MS)
+        angle_text = angle.text_content()
+        rectangle_text = rectangle.text_content()
         page.click("button[data-action='tool:probe']")
         page.mouse.click(*image_to_screen(page, 0, 2.5, 2.5))  # air outside the body
-        expect(label.nth(1)).to_contain_text("HU", timeout=TIMEOUT_MS)
-        probe = label.nth(1).text_content()
+        probe_label = viewport(page, 0).locator(".tool-probe.is-done .measurement-label")
+        expect(probe_label).to_contain_text("HU", timeout=TIMEOUT_MS)
+        probe = probe_label.text_content()
         save_screenshot(page, "viewer-roi")
         errors = page.errors
 
@@ -566,6 +604,9 @@ def test_roi_measurement_reports_mean_sd_and_area(viewer_server):
     expected = math.pi / 4 * 20 * 16 * PIXEL_MM**2  # the ellipse in its 20×16 pixel box
     assert abs(area - expected) / expected < 0.05, text
     assert float(re.search(r"(-?[\d.]+) HU", probe).group(1)) < -900  # air
+    rectangle_area = float(re.search(r"Area ([\d.]+) mm²", rectangle_text).group(1))
+    assert abs(rectangle_area - 20 * 10 * PIXEL_MM**2) < 1.0, rectangle_text
+    assert abs(float(re.search(r"([\d.]+)°", angle_text).group(1)) - 90) < 1.0, angle_text
 
 
 def test_tablet_layout_with_touch_scroll_and_pinch(viewer_server):
