@@ -52,6 +52,9 @@ test('server results read as labels', () => {
   ]);
   assert.deepEqual(resultLabel({ kind: 'angle', degrees: 90 }), ['90.0°']);
   assert.deepEqual(resultLabel({ kind: 'point', value: -998.5, unit: 'HU' }), ['-998.5 HU']);
+  assert.deepEqual(resultLabel({ kind: 'point', value: null, stored: [12, 34, 56], unit: '' }), ['RGB 12, 34, 56']);
+  // Calibrated answers carry an empty note: no extra line.
+  assert.deepEqual(resultLabel({ kind: 'line', length_px: 10, length_mm: 5, note: '' }), ['5.0 mm']);
   assert.deepEqual(resultLabel({ kind: 'ellipse', mean: 40, sd: 12.345, min: 1, max: 90, area_mm2: 314.159, unit: 'HU' }), [
     'Mean 40.0 SD 12.3 HU',
     'Min 1.0 Max 90.0',

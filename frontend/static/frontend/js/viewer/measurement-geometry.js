@@ -149,7 +149,10 @@ export function resultLabel(result) {
   const unit = result.unit ? ` ${result.unit}` : '';
   switch (result.kind) {
     case 'point':
-      lines.push(result.value === null || result.value === undefined ? 'no value' : `${fixed(result.value, 1)}${unit}`);
+      if (typeof result.value === 'number') lines.push(`${fixed(result.value, 1)}${unit}`);
+      // Colour pixels have no modality value; their samples come as `stored`.
+      else if (Array.isArray(result.stored)) lines.push(`RGB ${result.stored.join(', ')}`);
+      else lines.push('no value');
       break;
     case 'line':
       if (Number.isFinite(result.length_mm)) lines.push(`${fixed(result.length_mm, 1)} mm`);

@@ -23,6 +23,12 @@ export const SERIES_DRAG_TYPE = 'application/x-dicom-series';
 
 /** Pan and zoom redraw at once but ask for new tiles only when the view rests this long. */
 const REGION_DEBOUNCE_MS = 120;
+/** Frame information is asked for once the stack rests this long (not for every slice of
+ * a fast scroll or a cine loop: the server decodes the frame to answer). */
+const FRAME_INFO_DEBOUNCE_MS = 150;
+/** The protocol's largest `scale` (PROTOCOL.md limits); beyond it the server sends full
+ * resolution anyway and the browser magnifies. */
+const MAX_SCALE = 64;
 /** Wheel delta (pixels) that counts as one image. */
 const WHEEL_STEP = 100;
 
@@ -101,6 +107,8 @@ export class Viewport {
   /** @type {any} */
   #gesture = null;
   #wheelRest = 0;
+  /** @type {any} */
+  #frameInfoTimer = null;
 
   /**
    * @param {HTMLElement} container  where the viewport's element goes
@@ -395,7 +403,9 @@ export class Viewport {
 
   /** Ask again for the current image (after a reconnect). */
   resume() {
-    if (this.entry) {
+    const entry = this.entry;
+    if (entry && !this.#frameInfo) this.#loadFrameInfo(entry.instance.uid, entry.frame);
+    if (entry) {
       this.#setLoading(true);
       this.#queuePixels();
     }
@@ -409,7 +419,10 @@ export class Viewport {
     if (entry && this.#transform) {
       this.#transform.setImage(entry.instance.columns, entry.instance.rows, aspectOf(entry.instance));
       this.#slider.value = String(/** @type {any} */ (this.#stack).index);
-      this.#loadFrameInfo(entry.instance.uid, entry.frame);
+      clearTimeout(this.#frameInfoTimer);
+      const { uid } = entry.instance;
+      if (this.#frameInfo === null) this.#loadFrameInfo(uid, entry.frame);
+      else this.#frameInfoTimer = setTimeout(() => this.#loadFrameInfo(uid, entry.frame), FRAME_INFO_DEBOUNCE_MS);
     }
     this.#root.dataset.index = String(this.#stack?.index ?? '');
     this.#pixelsChanged();
@@ -489,7 +502,7 @@ export class Viewport {
       instance: entry.instance.uid,
       frame: entry.frame,
       region,
-      scale: transform.requestScale(window.devicePixelRatio || 1),
+      scale: Math.min(MAX_SCALE, transform.requestScale(window.devicePixelRatio || 1)),
       window: this.#window,
       voi: this.#voi,
       invert: this.#invert,
