@@ -385,7 +385,9 @@ export class Viewport {
    * @param {string} message
    */
   failed(code, message) {
-    this.#layers.clear();
+    // An image that cannot be decoded or no longer exists must not stay on screen as if it
+    // were this one; other failures (a request the server refused) keep the picture.
+    if (code === 'decode_error' || code === 'not_found') this.#layers.clear();
     this.#setLoading(false);
     this.#setError(`This image cannot be shown: ${message} (${code})`);
     this.#queueDraw();
