@@ -194,9 +194,7 @@ class PacsNode(models.Model):
     name = models.SlugField(max_length=64, unique=True)
     ae_title = models.CharField("AE title", max_length=16, validators=[validate_ae_title])
     host = models.CharField(max_length=255)
-    port = models.PositiveIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(65535)]
-    )
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
     retrieve_method = models.CharField(
         max_length=8, choices=RetrieveMethod.choices, default=RetrieveMethod.MOVE
     )
