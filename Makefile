@@ -48,7 +48,10 @@ run: venv migrate
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py collectstatic --noinput -v 0
-	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	@echo "Serving on http://$(HOST):$(PORT)/, DICOM listener on port $${DICOM_PORT:-11112}  (Ctrl-C to stop)"
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM; \
+	$(BIN)/python manage.py dicom_listener & \
+	$(BIN)/python manage.py retrieve_worker & \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) viewerproject.asgi:application
 
 lint: venv

@@ -13,5 +13,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dicomweb/", include("studies.dicomweb.urls")),
+    path("pacs/", include("studies.pacs.urls")),
     path("", include("frontend.urls")),
 ]
