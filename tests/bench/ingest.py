@@ -341,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-orthanc", action="store_true")
     args = parser.parse_args(argv)
+    # cstore builds on this module's Measurement and table, so it is imported here.
+    from tests.bench import cstore
+
     if args.batch < 1 or args.slices < 1:
         parser.error("--batch and --slices must be positive")
 
@@ -371,6 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("Orthanc: REST POST /instances, then STOW-RS ...")
             *theirs, orthanc_check = measure_orthanc(files, copies, args.batch, args.time_limit)
         rest, orthanc_batch, orthanc_single = theirs
+        print("C-STORE: storescu (one association, TCP_NODELAY=1) to our listener and Orthanc ...")
+        if args.no_orthanc:
+            cstore_ours = cstore.measure_ours(work / "ct", work, args.time_limit)
+            cstore_theirs = skipped("--no-orthanc")
+        else:
+            cstore_ours, cstore_theirs = cstore.measure_cstore(work / "ct", work, args.time_limit)
 
         print()
         print(
@@ -384,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("import_dicom DIR, whole command incl. start-up", ours_command, None),
                     (f"STOW-RS, {args.batch} instances per request", ours_batch, orthanc_batch),
                     ("STOW-RS, 1 instance per request", ours_single, orthanc_single),
+                    (cstore.ROW_NAME, cstore_ours, cstore_theirs),
                 ]
             )
         )
