@@ -13,15 +13,17 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooMa
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import get_script_prefix
 from django.views.decorators.http import require_GET, require_POST
 
 from frontend import listing
 from frontend.forms import StudySearchForm
 from frontend.uploads import ingest_uploads, max_request_bytes, result_as_json
+from studies import audit
 from studies.access import visible_studies
 from studies.ingest import DUPLICATE, REJECTED, STORED
+from studies.launch import views as launch_views
 from studies.models import Study
 from studies.queries import InvalidQuery, search_studies
 from studies.validation import is_valid_uid
@@ -43,7 +45,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
     else:
         criteria = form.search_criteria() if form.is_bound else {}
         try:
-            studies = search_studies(**criteria)
+            studies = search_studies(visible_studies(request.user), **criteria)
         except InvalidQuery as exc:
             form.add_error(None, str(exc))
             studies = Study.objects.none()
@@ -76,9 +78,14 @@ def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
             {"message": "That is not a valid Study Instance UID."},
             status=400,
         )
-    study = get_object_or_404(
-        Study.objects.select_related("patient"), study_instance_uid=study_instance_uid
+    study = (
+        visible_studies(request.user)
+        .select_related("patient")
+        .filter(study_instance_uid=study_instance_uid)
+        .first()
     )
+    if study is None:  # 403 for a study outside a launched session's link, else 404
+        return launch_views.not_visible(request, study_instance_uid)
     series = study.series.order_by("series_number", "pk")
     return render(request, "frontend/study_detail.html", {"study": study, "series": series})
 
@@ -96,9 +103,20 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
             status=400,
         )
     # The same rule as the socket's: a study the user may not open does not exist for them.
-    study = get_object_or_404(
-        visible_studies(request.user).select_related("patient"),
-        study_instance_uid=study_instance_uid,
+    study = (
+        visible_studies(request.user)
+        .select_related("patient")
+        .filter(study_instance_uid=study_instance_uid)
+        .first()
+    )
+    if study is None:  # 403 for a study outside a launched session's link, else 404
+        return launch_views.not_visible(request, study_instance_uid)
+    audit.record(
+        audit.Kind.STUDY_OPENED,
+        request=request,
+        study_uid=study_instance_uid,
+        patient_id=study.patient.patient_id,
+        patient_name=study.patient.name,
     )
     # ?series= opens that series first; anything that is not a UID is ignored.
     series = request.GET.get("series", "")

@@ -1,8 +1,10 @@
 """Who may see which study: the one place that decides.
 
-For now any active, authenticated user sees every study. Signed launch links and per-user
-scoping come later and change only this module; every caller (the streaming consumer, and
-the views as they adopt it) asks ``visible_studies`` or ``can_view_study`` and nothing else.
+Any active, authenticated user sees every study, except the session account of an EMR
+launch (``studies.launch``): it has a ``LaunchGrant`` and sees only the studies (STUDY
+launch) or the patient (PATIENT launch) its signed link named, until the grant expires.
+Every caller (the pages, DICOMweb, the streaming consumer) asks ``visible_studies`` or
+``can_view_study`` and nothing else.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
-from studies.models import Study
+from studies.models import LaunchGrant, LaunchScopeStudy, Study
 
 
 def visible_studies(user: Any) -> QuerySet[Study]:
@@ -22,8 +25,43 @@ def visible_studies(user: Any) -> QuerySet[Study]:
     # The account is read again inside the same query: a websocket lives for hours, and a
     # user deactivated meanwhile must lose access on the next request, not the next login.
     still_active = get_user_model().objects.filter(pk=user.pk, is_active=True)
-    return Study.objects.filter(Exists(still_active))
+    # Launch scope, in the same single query: no grant means the account's own rights.
+    grants = LaunchGrant.objects.filter(user=user.pk)
+    live = grants.filter(expires_at__gt=timezone.now())
+    named_study = LaunchScopeStudy.objects.filter(
+        grant__in=live, study_instance_uid=OuterRef("study_instance_uid")
+    )
+    named_patient = (
+        live.filter(request_type=LaunchGrant.RequestType.PATIENT)
+        .filter(patient_id=OuterRef("patient__patient_id"))
+        .filter(
+            # No assigning authority in the link: any issuer of that patient ID.
+            Q(issuer_of_patient_id="")
+            | Q(issuer_of_patient_id=OuterRef("patient__issuer_of_patient_id"))
+        )
+    )
+    return Study.objects.filter(Exists(still_active)).filter(
+        ~Exists(grants) | Exists(named_study) | Exists(named_patient)
+    )
 
 
 def can_view_study(user: Any, study_uid: str) -> bool:
     return visible_studies(user).filter(study_instance_uid=study_uid).exists()
+
+
+def launch_grant(user: Any) -> LaunchGrant | None:
+    """The grant of a launched session's account, or None for an ordinary account."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return LaunchGrant.objects.filter(user=user.pk).select_related("integration").first()
+
+
+# The session accounts of launches are named so (studies.launch.service): a check costs no query.
+LAUNCH_USERNAME_PREFIX = "emr-launch-"
+
+
+def is_launch_session(user: Any) -> bool:
+    """Whether ``user`` is the account of a launched session (by name, without a query)."""
+    return getattr(user, "is_authenticated", False) and user.get_username().startswith(
+        LAUNCH_USERNAME_PREFIX
+    )

@@ -299,3 +299,144 @@ class RetrieveJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
+
+
+# --- EMR launch (IHE IID, RAD-106) and the audit trail ---------------------------------------
+
+
+class EmrIntegration(models.Model):
+    """An EMR allowed to open the viewer with signed IHE Invoke Image Display links."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    # Shared with the EMR only; HMAC-SHA256 key (studies.launch). At least 32 characters.
+    shared_secret = models.CharField(max_length=200)
+    link_lifetime_seconds = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(10), MaxValueValidator(86400)],
+        help_text="Links valid for longer than this are refused.",
+    )
+    session_lifetime_seconds = models.PositiveIntegerField(
+        default=8 * 3600,
+        validators=[MinValueValidator(60), MaxValueValidator(7 * 86400)],
+        help_text="How long a launched session may see its studies.",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "EMR integration"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if len(self.shared_secret) < 32:
+            raise ValidationError({"shared_secret": "Use at least 32 characters."})
+
+
+class LaunchNonce(models.Model):
+    """A nonce already used: the unique constraint makes each link single use."""
+
+    integration = models.ForeignKey(EmrIntegration, on_delete=models.CASCADE)
+    nonce = models.CharField(max_length=64)
+    used_at = models.DateTimeField(auto_now_add=True)
+    # Kept until the link would have expired anyway; older rows may be deleted.
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "nonce"], name="launch_nonce_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id}:{self.nonce}"
+
+
+class LaunchGrant(models.Model):
+    """What one verified launch may see. Its ``user`` is a session-only account made for
+    the launch (no password), so every access check that takes a user is scoped by it."""
+
+    class RequestType(models.TextChoices):
+        STUDY = "STUDY", "study"
+        PATIENT = "PATIENT", "patient"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="launch_grant"
+    )
+    integration = models.ForeignKey(EmrIntegration, on_delete=models.CASCADE)
+    request_type = models.CharField(max_length=8, choices=RequestType.choices)
+    # The EMR's user, if the link names one (audit only; not a login).
+    emr_user = models.CharField(max_length=128, blank=True)
+    patient_id = models.CharField(max_length=64, blank=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    # The launch parameters as verified (IID names), for the landing page.
+    parameters = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.integration} {self.request_type} launch #{self.pk}"
+
+
+class LaunchScopeStudy(models.Model):
+    """A study a STUDY launch may see (by UID, so a study still being retrieved counts)."""
+
+    grant = models.ForeignKey(LaunchGrant, on_delete=models.CASCADE, related_name="studies")
+    study_instance_uid = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grant", "study_instance_uid"], name="launch_scope_study_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.study_instance_uid
+
+
+class AuditEvent(models.Model):
+    """One audited action (who, when, from where, patient, study, outcome), exportable as a
+    DICOM PS3.15 A.5 audit message by studies.audit."""
+
+    class Kind(models.TextChoices):
+        STUDY_OPENED = "study-opened", "study opened"
+        IMAGE_SESSION = "image-session", "image session"
+        QUERY = "query", "query"
+        RETRIEVE = "retrieve", "retrieve"
+        EXPORT = "export", "export"
+        LOGIN = "login", "login"
+        LOGIN_FAILED = "login-failed", "failed login"
+        LAUNCH = "launch", "EMR launch"
+        LAUNCH_REFUSED = "launch-refused", "EMR launch refused"
+        ASSOCIATION_REJECTED = "association-rejected", "association rejected"
+
+    # PS3.15 A.5.3 EventOutcomeIndicator: 0 success, 4 minor, 8 serious, 12 major failure.
+    class Outcome(models.IntegerChoices):
+        SUCCESS = 0, "success"
+        MINOR_FAILURE = 4, "minor failure"
+        SERIOUS_FAILURE = 8, "serious failure"
+        MAJOR_FAILURE = 12, "major failure"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    outcome = models.PositiveSmallIntegerField(choices=Outcome.choices, default=Outcome.SUCCESS)
+    # A user name, "emr:<integration>/<emr user>", or an AE title.
+    who = models.CharField(max_length=200, blank=True)
+    source_address = models.CharField(max_length=100, blank=True)
+    patient_id = models.CharField(max_length=64, blank=True)
+    patient_name = models.CharField(max_length=324, blank=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["kind", "-created_at"]),
+            models.Index(fields=["study_instance_uid"]),
+            models.Index(fields=["patient_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.who}"

@@ -14,5 +14,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dicomweb/", include("studies.dicomweb.urls")),
     path("pacs/", include("studies.pacs.urls")),
+    path("", include("studies.launch.urls")),
     path("", include("frontend.urls")),
 ]

@@ -30,6 +30,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.csrf import csrf_exempt
 
+from studies.launch import views as launch_views
+
 REALM = "DICOMweb"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 BASIC_CACHE_SECONDS = 300
@@ -55,6 +57,8 @@ def dicomweb_auth(view: View) -> View:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return challenge("Log in, or send HTTP Basic credentials.")
+        if (refusal := launch_views.dicomweb_refusal(request, kwargs.get("study", ""))) is not None:
+            return refusal
         if request.method not in SAFE_METHODS:
             failure = _csrf_failure(request)
             if failure is not None:

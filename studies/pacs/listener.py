@@ -30,6 +30,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
+from studies import audit
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode
 from studies.pacs import find_scp, nodes, statuses, syntaxes
@@ -85,6 +86,13 @@ def _handle_requested(event) -> None:
         reason, is_node = "the archive database is unavailable", False
     if reason:
         log.warning("refused association from %s at %s: %s", calling, address, reason)
+        audit.record(
+            audit.Kind.ASSOCIATION_REJECTED,
+            who=calling,
+            source_address=address,
+            outcome=audit.Outcome.MINOR_FAILURE,
+            detail=reason,
+        )
         connection.close()
         assoc.acse.send_reject(_REJECTED_PERMANENT, _SERVICE_USER, _CALLING_AE_NOT_RECOGNIZED)
         evt.trigger(assoc, evt.EVT_REJECTED, {})

@@ -15,6 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from studies import audit
+from studies.access import is_launch_session
 from studies.models import PacsNode, RetrieveJob
 from studies.pacs import jobs, query, scu
 from studies.pacs.progress import job_summary
@@ -33,6 +35,8 @@ def login_required_json(view: Callable[..., HttpResponse]) -> Callable[..., Http
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return _error(401, "log in first")
+        if is_launch_session(user):
+            return _error(403, "a session opened from an EMR sees only the studies of its link")
         return view(request, *args, **kwargs)
 
     return never_cache(wrapped)
@@ -67,6 +71,7 @@ def search(request: HttpRequest, name: str) -> JsonResponse:
         if level in ("PATIENT", "STUDY") and terms.is_empty():
             raise InvalidQuery("give at least one search term")
         result = query.search(node, level, terms)
+        audit.record(audit.Kind.QUERY, request=request, detail=f"C-FIND {level} on {node.name}")
     except InvalidQuery as exc:
         return _error(400, str(exc))
     except scu.PacsError as exc:
@@ -118,6 +123,12 @@ def retrieve(request: HttpRequest) -> JsonResponse:
         )
     except jobs.InvalidRequest as exc:
         return _error(400, str(exc))
+    audit.record(
+        audit.Kind.RETRIEVE,
+        request=request,
+        study_uid=job.study_instance_uid,
+        detail=f"queued from {node.name}",
+    )
     return JsonResponse({"job": job_summary(job), "created": created}, status=202)
 
 

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from studies import events
+from studies import audit, events
 from studies.access import can_view_study
 from studies.imaging.errors import (
     DecodeError,
@@ -180,6 +180,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if outline is None:
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
         self.outbox.put_text(outline)  # type: ignore[union-attr]
+        await database_sync_to_async(audit.record)(
+            audit.Kind.IMAGE_SESSION, request=self.scope, user=self.user, study_uid=uid
+        )
 
     async def _frame_info(self, request: protocol.FrameInfoRequest) -> None:
         target = await self.session.find_target(request.instance)
