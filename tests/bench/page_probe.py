@@ -1,0 +1,114 @@
+"""What a viewer page shows, measured the same way for every viewer: a script injected before
+the page's own code watches the biggest canvas after every animation frame.
+
+After each frame (a task queued from ``requestAnimationFrame``, so it runs once that frame's
+drawing is done) it reads five rows of the canvas back. "First pixels" is the first frame in
+which at least 1 % of those samples are not black; every frame whose samples differ from the
+previous one counts as one new image on screen. The same script records when the page's
+first WebSocket opened and when an element first got a non-empty ``data-loaded`` attribute
+(our viewer sets it on a viewport once the server has sent everything for its view). All
+times are ``performance.now()``: milliseconds since the navigation started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROBE_SCRIPT = r"""
+(() => {
+  if (window.__bench) return;
+  const bench = { firstPixels: null, socketOpen: null, loaded: null, changes: [], frames: [] };
+  window.__bench = bench;
+  const NativeSocket = window.WebSocket;
+  if (NativeSocket) {
+    window.WebSocket = class extends NativeSocket {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('open', () => {
+          if (bench.socketOpen === null) bench.socketOpen = performance.now();
+        });
+      }
+    };
+  }
+  const ROWS = [0.3, 0.4, 0.5, 0.6, 0.7];
+  let lastHash = null;
+  function biggestCanvas() {
+    let best = null;
+    let area = 0;
+    for (const canvas of document.getElementsByTagName('canvas')) {
+      const size = canvas.width * canvas.height;
+      if (size > area) { best = canvas; area = size; }
+    }
+    return best;
+  }
+  function sample() {
+    const now = performance.now();
+    bench.frames.push(now);
+    const canvas = biggestCanvas();
+    if (!canvas || canvas.width < 2 || canvas.height < 2) return;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return;
+    let hash = 0;
+    let lit = 0;
+    let total = 0;
+    for (const row of ROWS) {
+      const data = ctx.getImageData(0, Math.floor(canvas.height * row), canvas.width, 1).data;
+      for (let i = 0; i < data.length; i += 4) {
+        const value = data[i] + data[i + 1] + data[i + 2];
+        if (value > 30) lit += 1;
+        total += 1;
+        hash = (Math.imul(hash, 31) + value) | 0;
+      }
+    }
+    if (bench.firstPixels === null && lit >= total * 0.01) bench.firstPixels = now;
+    if (bench.firstPixels !== null && hash !== lastHash) bench.changes.push(now);
+    lastHash = hash;
+  }
+  const tick = () => {
+    setTimeout(sample, 0);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  new MutationObserver(() => {
+    if (bench.loaded === null && document.querySelector('[data-loaded]:not([data-loaded=""])')) {
+      bench.loaded = performance.now();
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-loaded'] });
+})();
+"""
+
+FIRST_PIXELS = "() => window.__bench && window.__bench.firstPixels !== null"
+LOADED = "() => window.__bench && window.__bench.loaded !== null"
+NOW = "() => performance.now()"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    first_pixels: float | None
+    socket_open: float | None
+    loaded: float | None
+    changes: list[float]
+    frames: list[float]
+
+    def changes_between(self, start: float, end: float) -> int:
+        return sum(1 for t in self.changes if start < t <= end)
+
+    def frames_between(self, start: float, end: float) -> int:
+        return sum(1 for t in self.frames if start < t <= end)
+
+    def last_change(self) -> float | None:
+        return self.changes[-1] if self.changes else None
+
+
+def snapshot(page) -> Snapshot:
+    data = page.evaluate(
+        "() => ({...window.__bench, changes: [...window.__bench.changes],"
+        " frames: [...window.__bench.frames]})"
+    )
+    return Snapshot(
+        first_pixels=data["firstPixels"],
+        socket_open=data["socketOpen"],
+        loaded=data["loaded"],
+        changes=list(data["changes"]),
+        frames=list(data["frames"]),
+    )

@@ -1,0 +1,538 @@
+"""Viewer benchmark: our viewer page against Orthanc's Web Viewer plugin, side by side in the
+same headless Chromium (Debian's, through Playwright, with tests.browser's flags).
+
+Both archives hold the same files: a generated 200-slice CT (512², 16-bit), one 4096×5120
+16-bit radiograph-like image and one 3036×3036 one (DX, generated with numpy). Ours runs
+under ``manage.py runserver`` (Daphne, so the viewer's WebSocket works) and is loaded with
+``import_dicom``; Orthanc (Debian packages orthanc, orthanc-webviewer) through REST. Pages
+are ours ``/studies/<uid>/view/`` and Orthanc's ``/web-viewer/app/viewer.html?series=<id>``.
+
+Every run is a fresh browser context (empty HTTP cache, no service worker), 1280×800, logged
+in beforehand (our session cookie; Orthanc's HTTP Basic sent up front, so no 401 round trip).
+One unmeasured open per viewer and image comes first, so both servers have decoded and
+cached what they cache; the runs measure a warm server and a cold browser. What is on screen
+is read the same way in both pages (tests.bench.page_probe): the biggest canvas, sampled after
+every animation frame.
+
+- first pixels: navigation start to the first frame with a non-black image;
+- full quality: the last new image before the page rests (ours: after the viewport reports
+  its request done; Orthanc shows one quality, its default lossy JPEG 95, so its full
+  quality is its first image);
+- stack scroll: trusted wheel events (one slice each in both viewers) as fast as the page
+  takes them, for a fixed time; new images drawn per second;
+- window drag: left-button drag (window/level in both) in small moves; new images per second;
+- 4G: CDP ``Network.emulateNetworkConditions`` (30 Mbit/s down, 10 ms latency), the 3036²
+  radiograph; ours also from its WebSocket's ``open`` event to first pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from studies.demo.phantom import part10_bytes, write_ct_series
+from tests.bench.django_server import DjangoServer, ServerError, manage
+from tests.bench.page_probe import FIRST_PIXELS, LOADED, NOW, PROBE_SCRIPT, snapshot
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.peers.orthanc import WEBVIEWER_PLUGIN, OrthancError, OrthancPeer, orthanc_missing
+
+DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"  # PS3.4 B.5
+VIEWPORT = {"width": 1280, "height": 800}
+PAGE_TIMEOUT_MS = 60_000
+REST_SECONDS = 0.6  # no new image for this long after the last one: the page has settled
+# Chromium's DevTools network emulation takes bytes per second.
+FOUR_G = {
+    "offline": False,
+    "latency": 10,
+    "downloadThroughput": 30_000_000 / 8,
+    "uploadThroughput": -1,  # the link above names no upload rate: not throttled
+}
+
+
+# --- the images -------------------------------------------------------------------------------
+
+
+def radiograph(rows: int, columns: int, label: str, seed: int) -> Dataset:
+    """A 12-bit-in-16 DX image that looks roughly like a chest film: bright mediastinum and
+    spine, dark lung fields, rib-like bands, film noise (so JPEG cannot make it tiny)."""
+    rng = np.random.default_rng(seed)
+    y = np.linspace(-1, 1, rows, dtype=np.float32)[:, None]
+    x = np.linspace(-1, 1, columns, dtype=np.float32)[None, :]
+    image = 2600 - 900 * (x * x + 0.5 * y * y)
+    for side in (-1, 1):
+        lung = ((x - 0.38 * side) / 0.27) ** 2 + ((y + 0.05) / 0.55) ** 2
+        image = image - 1300 * np.clip(1 - lung, 0, 1) ** 0.5
+    image = image + 500 * np.exp(-((x / 0.08) ** 2))  # spine
+    image = image + 160 * (np.sin(y * 40 + 3 * x * x) > 0.6)  # ribs
+    image = image + rng.normal(0, 25, (rows, columns)).astype(np.float32)
+    pixels = np.clip(image, 0, 4095).astype(np.uint16)
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = DX_FOR_PRESENTATION
+    ds.SOPInstanceUID = generate_uid(entropy_srcs=["bench-viewer", label, "instance"])
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.StudyInstanceUID = generate_uid(entropy_srcs=["bench-viewer", label, "study"])
+    ds.SeriesInstanceUID = generate_uid(entropy_srcs=["bench-viewer", label, "series"])
+    ds.PatientName = f"Bench^{label}"
+    ds.PatientID = f"BENCH-{label}"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.StudyDate = ds.SeriesDate = date.today().strftime("%Y%m%d")
+    ds.StudyTime = ds.SeriesTime = "120000"
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = "1"
+    ds.StudyDescription = ds.SeriesDescription = f"Benchmark {columns}x{rows}"
+    ds.Modality = "DX"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, columns
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelRepresentation = 0
+    ds.ImagerPixelSpacing = ds.PixelSpacing = [0.14, 0.14]
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "US"
+    ds.WindowCenter, ds.WindowWidth = 2048, 4096
+    ds.PresentationLUTShape = "IDENTITY"
+    ds.PixelData = pixels.tobytes()
+    return ds
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    study_uid: str
+    files: list[Path]
+
+
+def write_studies(work: Path, slices: int) -> dict[str, Study]:
+    ct_files = write_ct_series(work / "ct", slices=slices, size=512)
+    studies = {
+        "ct": Study("ct", dcmread(ct_files[0], stop_before_pixels=True).StudyInstanceUID, ct_files)
+    }
+    for name, rows, columns, seed in (("large", 5120, 4096, 51), ("dx", 3036, 3036, 30)):
+        directory = work / name
+        directory.mkdir()
+        ds = radiograph(rows, columns, name.upper(), seed)
+        path = directory / "image.dcm"
+        path.write_bytes(part10_bytes(ds))
+        studies[name] = Study(name, str(ds.StudyInstanceUID), [path])
+    return studies
+
+
+# --- the two viewers --------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One viewer: how to open a study, and the browser context options it needs."""
+
+    name: str
+    url_of: Callable[[Study], str]
+    context_options: dict
+    loaded_hook: bool  # the page sets data-loaded when the full-quality image is in
+
+
+def ours_target(server: DjangoServer, browser) -> Target:
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/accounts/login/")
+        page.fill("#id_username", server.username)
+        page.fill("#id_password", server.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server.url}/")
+        state = context.storage_state()
+    finally:
+        context.close()
+    return Target(
+        "ours",
+        lambda study: f"{server.url}/studies/{study.study_uid}/view/",
+        {"storage_state": state},
+        loaded_hook=True,
+    )
+
+
+def orthanc_target(orthanc: OrthancPeer, series_ids: dict[str, str]) -> Target:
+    token = base64.b64encode(":".join(orthanc.auth).encode()).decode()
+    return Target(
+        "Orthanc",
+        lambda study: f"{orthanc.url}/web-viewer/app/viewer.html?series={series_ids[study.name]}",
+        {"extra_http_headers": {"Authorization": f"Basic {token}"}},
+        loaded_hook=False,
+    )
+
+
+# --- one visit --------------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    first_pixels: float | None = None
+    full_quality: float | None = None
+    socket_to_pixels: float | None = None
+    scroll_rate: float | None = None
+    drag_rate: float | None = None
+    display_rate: float | None = None
+    error: str = ""
+
+
+@contextmanager
+def opened(browser, target: Target, study: Study, throttle: bool) -> Iterator:
+    context = browser.new_context(viewport=VIEWPORT, **target.context_options)
+    try:
+        context.add_init_script(PROBE_SCRIPT)
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        if throttle:
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", FOUR_G)
+        page.goto(target.url_of(study), wait_until="commit")
+        yield page
+    finally:
+        context.close()
+
+
+def wait_until_rest(page) -> float | None:
+    """The time of the last new image once none came for REST_SECONDS."""
+    while True:
+        shot = snapshot(page)
+        now = page.evaluate(NOW)
+        last = shot.last_change() or shot.first_pixels
+        if last is not None and now - last >= REST_SECONDS * 1000:
+            return last
+        if now > PAGE_TIMEOUT_MS:
+            return None
+        time.sleep(0.1)
+
+
+def centre(page) -> tuple[float, float]:
+    return VIEWPORT["width"] / 2, VIEWPORT["height"] / 2
+
+
+def scroll(page, slices: int, seconds: float) -> tuple[float, float]:
+    """Wheel one slice at a time through the stack and back; images drawn per second and
+    frames per second of the page meanwhile."""
+    page.mouse.move(*centre(page))
+    start = page.evaluate(NOW)
+    deadline = time.monotonic() + seconds
+    step, position = 1, 0
+    while time.monotonic() < deadline:
+        if not 0 <= position + step < slices:
+            step = -step
+        page.mouse.wheel(0, 100 * step)
+        position += step
+    end = page.evaluate(NOW)
+    return rates(page, start, end)
+
+
+def drag(page, seconds: float) -> tuple[float, float]:
+    """Hold the left button and move in small steps (window/level in both viewers)."""
+    x, y = centre(page)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    start = page.evaluate(NOW)
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        page.mouse.move(x + 120 * np.sin(i * 0.05), y + 80 * np.sin(i * 0.031))
+    end = page.evaluate(NOW)
+    page.mouse.up()
+    return rates(page, start, end)
+
+
+def rates(page, start: float, end: float) -> tuple[float, float]:
+    time.sleep(0.1)  # let the last frame's sample land
+    shot = snapshot(page)
+    seconds = (end - start) / 1000
+    return shot.changes_between(start, end) / seconds, shot.frames_between(start, end) / seconds
+
+
+def visit(
+    browser,
+    target: Target,
+    study: Study,
+    *,
+    throttle: bool = False,
+    interact: Sequence[str] = (),
+    slices: int = 0,
+    seconds: float = 2.0,
+) -> Visit:
+    result = Visit()
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        with opened(browser, target, study, throttle) as page:
+            page.wait_for_function(FIRST_PIXELS, polling=50)
+            if target.loaded_hook:
+                page.wait_for_function(LOADED, polling=50)
+            last = wait_until_rest(page)
+            shot = snapshot(page)
+            result.first_pixels = shot.first_pixels
+            result.full_quality = last if target.loaded_hook else shot.first_pixels
+            if shot.socket_open is not None and shot.first_pixels is not None:
+                result.socket_to_pixels = shot.first_pixels - shot.socket_open
+            if "scroll" in interact:
+                result.scroll_rate, result.display_rate = scroll(page, slices, seconds)
+                wait_until_rest(page)
+            if "drag" in interact:
+                result.drag_rate, _ = drag(page, seconds)
+    except PlaywrightError as exc:
+        result.error = f"{target.name}: {str(exc).splitlines()[0]}"[:160]
+    return result
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    target: str
+    higher_is_better: bool = False
+    ours: list[float] = field(default_factory=list)
+    orthanc: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def summary(values: Sequence[float], higher_is_better: bool) -> str:
+    # For a rate the bad tail is the low one: p50 / p5.
+    tail = percentile(values, 0.05 if higher_is_better else 0.95)
+    middle = percentile(values, 0.5)
+    if middle is None or tail is None:
+        return "-"
+    return f"{middle:.1f} / {tail:.1f}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("viewer (p50 / p95; rates p50 / p5)", "ours", "Orthanc", "ours÷Orthanc", "target")
+    lines = [header]
+    for row in rows:
+        a, b = percentile(row.ours, 0.5), percentile(row.orthanc, 0.5)
+        ratio = f"{a / b:.2f}" if a and b else "-"
+        lines.append(
+            (
+                row.name,
+                summary(row.ours, row.higher_is_better),
+                summary(row.orthanc, row.higher_is_better),
+                ratio,
+                row.target,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for index, line in enumerate(lines):
+        cells = [line[0].ljust(widths[0])]
+        cells += [cell.rjust(w) for cell, w in zip(line[1:-1], widths[1:-1], strict=True)]
+        cells.append(line[-1])
+        out.append("  ".join(cells))
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        for note in dict.fromkeys(row.notes):
+            out.append(f"note [{row.name}]: {note}")
+    return "\n".join(out)
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def load_ours(server: DjangoServer, work: Path) -> None:
+    assert server.var_dir is not None
+    for name in ("ct", "large", "dx"):
+        out = manage(server.var_dir, "import_dicom", str(work / name), timeout=600)
+        if "rejected" in out.lower() and " 0 rejected" not in out.lower():
+            raise ServerError(f"import_dicom {name}: {out.strip()[-300:]}")
+
+
+def load_orthanc(orthanc: OrthancPeer, studies: dict[str, Study]) -> dict[str, str]:
+    series = {}
+    for study in studies.values():
+        for path in study.files:
+            series[study.name] = orthanc.upload(path.read_bytes())["ParentSeries"]
+    return series
+
+
+def measure(browser, target: Target, studies: dict[str, Study], plan: Plan, rows) -> None:
+    """Fill ``rows`` (Row by key) with this viewer's runs: rounds of one CT visit (with
+    scrolling and dragging), one 4096×5120 visit (in the first rounds) and one throttled
+    radiograph visit, until ``plan.runs`` rounds or, after two, ``plan.deadline``."""
+    side = "ours" if target.name == "ours" else "orthanc"
+
+    def record(key: str, value: float | None, error: str) -> None:
+        if value is not None:
+            getattr(rows[key], side).append(value)
+        elif error:
+            rows[key].notes.append(error)
+
+    for study in studies.values():  # warm the server: decoders, caches, code paths
+        visit(browser, target, study)
+    for round_ in range(plan.runs):
+        if round_ >= 2 and time.monotonic() > plan.deadline:
+            rows["first"].notes.append(f"{target.name}: time budget reached after {round_} runs")
+            break
+        v = visit(
+            browser,
+            target,
+            studies["ct"],
+            interact=("scroll", "drag"),
+            slices=plan.slices,
+            seconds=plan.interact_seconds,
+        )
+        record("first", v.first_pixels, v.error)
+        record("full", v.full_quality, v.error)
+        record("scroll", v.scroll_rate, v.error)
+        record("drag", v.drag_rate, v.error)
+        record("display", v.display_rate, "")
+        if round_ < plan.large_runs:
+            v = visit(browser, target, studies["large"])
+            record("large", v.first_pixels, v.error)
+            record("large_full", v.full_quality, v.error)
+        v = visit(browser, target, studies["dx"], throttle=True)
+        record("dx", v.first_pixels, v.error)
+        record("dx_socket", v.socket_to_pixels, v.error if side == "ours" else "")
+        record("dx_full", v.full_quality, v.error)
+
+
+@dataclass
+class Plan:
+    runs: int
+    slices: int
+    large_runs: int
+    interact_seconds: float
+    deadline: float = 0.0
+
+
+def new_rows(slices: int) -> dict[str, Row]:
+    ct = f"CT {slices}×512²"
+    return {
+        "first": Row(f"{ct}: open → first pixels (ms)", "≤ 0.5× Orthanc"),
+        "full": Row(f"{ct}: open → full quality (ms)", "-"),
+        "scroll": Row(f"{ct}: stack scroll, images drawn/s", "≥ 60", True),
+        "display": Row(f"{ct}: page frames/s while scrolling", "(display rate)", True),
+        "drag": Row(f"{ct}: window drag, updates shown/s", "-", True),
+        "large": Row("4096×5120 16-bit: open → first pixels (ms)", "-"),
+        "large_full": Row("4096×5120 16-bit: open → full quality (ms)", "-"),
+        "dx": Row("3036² DX over 4G: open → first pixels (ms)", "-"),
+        "dx_socket": Row("3036² DX over 4G: socket open → first pixels (ms)", "≤ 45 (ours)"),
+        "dx_full": Row("3036² DX over 4G: open → full quality (ms)", "-"),
+    }
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench viewer", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="visits per measurement")
+    parser.add_argument("--slices", type=int, default=200, help="CT slices of 512²")
+    parser.add_argument(
+        "--budget", type=float, default=120, help="seconds of visits, shared by the viewers"
+    )
+    parser.add_argument("--no-orthanc", action="store_true")
+    args = parser.parse_args(argv)
+    if args.runs < 2 or args.slices < 10:
+        parser.error("--runs must be at least 2 and --slices at least 10")
+    if CHROMIUM is None:
+        print("viewer bench skipped: needs the Debian chromium package")
+        return 0
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("viewer bench skipped: playwright is not installed")
+        return 0
+
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
+    rows = new_rows(args.slices)
+    plan = Plan(args.runs, args.slices, max(2, args.runs // 2), interact_seconds=1.5)
+    try:
+        print(f"Generating a {args.slices}-slice CT, a 4096×5120 and a 3036² radiograph ...")
+        studies = write_studies(work, args.slices)
+        print(f"  generated in {time.perf_counter() - started:.0f} s")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                print("Ours: import_dicom, then the viewer page ...")
+                try:
+                    with DjangoServer(work / "server") as server:
+                        load_ours(server, work)
+                        target = ours_target(server, browser)
+                        plan.deadline = time.monotonic() + args.budget / 2
+                        measure(browser, target, studies, plan, rows)
+                    print(f"  ours done at {time.perf_counter() - started:.0f} s")
+                except ServerError as exc:
+                    for row in rows.values():
+                        row.notes.append(f"our server failed: {str(exc).splitlines()[0]}")
+                missing = "--no-orthanc" if args.no_orthanc else orthanc_missing()
+                if not missing and not WEBVIEWER_PLUGIN.exists():
+                    missing = f"{WEBVIEWER_PLUGIN} not found (Debian package orthanc-webviewer)"
+                if missing:
+                    for row in rows.values():
+                        row.notes.append(f"Orthanc skipped: {missing}")
+                else:
+                    print("Orthanc: REST upload, then its Web Viewer plugin ...")
+                    try:
+                        with OrthancPeer(aet="BENCH_VIEWER", webviewer=True) as orthanc:
+                            series = load_orthanc(orthanc, studies)
+                            target = orthanc_target(orthanc, series)
+                            plan.deadline = time.monotonic() + args.budget / 2
+                            measure(browser, target, studies, plan, rows)
+                        print(f"  Orthanc done at {time.perf_counter() - started:.0f} s")
+                    except OrthancError as exc:
+                        for row in rows.values():
+                            row.notes.append(f"Orthanc failed: {str(exc).splitlines()[0]}")
+            finally:
+                browser.close()
+        print()
+        print(
+            f"Viewer in headless Chromium ({VIEWPORT['width']}×{VIEWPORT['height']}, no GPU), "
+            f"loopback, {os.cpu_count()} CPUs, {args.runs} runs (fresh context each, warm "
+            "server); times from navigation start"
+        )
+        print(table(list(rows.values())))
+        print(f"bench took {time.perf_counter() - started:.0f} s")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
