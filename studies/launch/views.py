@@ -264,3 +264,18 @@ def dicomweb_refusal(request: HttpRequest, study_uid: str) -> HttpResponse | Non
         status=403,
         content_type="text/plain; charset=utf-8",
     )
+
+
+def may_use_pacs(request: HttpRequest, view_name: str) -> bool:
+    """For the PACS endpoints: a PATIENT launch may list its own patient's priors (the
+    viewer's priors panel) and follow its own retrieves; nothing else."""
+    grant = launch_grant(request.user)
+    if grant is None or request.method != "GET":
+        return False
+    if view_name == "priors":
+        patient_id = request.GET.get("patient_id", "").strip()
+        return grant.request_type == "PATIENT" and patient_id == grant.patient_id
+    if view_name == "job_detail":
+        job_id = request.resolver_match.kwargs.get("job_id") if request.resolver_match else None
+        return RetrieveJob.objects.filter(pk=job_id, requested_by=request.user.pk).exists()
+    return False

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from studies import audit
 from studies.access import is_launch_session
+from studies.launch import views as launch_views
 from studies.models import PacsNode, RetrieveJob
 from studies.pacs import jobs, query, scu
 from studies.pacs.progress import job_summary
@@ -35,7 +36,7 @@ def login_required_json(view: Callable[..., HttpResponse]) -> Callable[..., Http
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return _error(401, "log in first")
-        if is_launch_session(user):
+        if is_launch_session(user) and not launch_views.may_use_pacs(request, view.__name__):
             return _error(403, "a session opened from an EMR sees only the studies of its link")
         return view(request, *args, **kwargs)
 
