@@ -17,12 +17,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from viewerproject.routing import websocket_urlpatterns  # noqa: E402
+from viewerproject.websocket_session import SessionTimeoutMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(SessionTimeoutMiddleware(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -248,3 +248,66 @@ RETRIEVE_BACKOFF_SECONDS = env_int("RETRIEVE_BACKOFF_SECONDS", 30, minimum=0)
 RETRIEVE_BACKOFF_MAX_SECONDS = env_int("RETRIEVE_BACKOFF_MAX_SECONDS", 1800, minimum=0)
 RETRIEVE_LEASE_SECONDS = env_int("RETRIEVE_LEASE_SECONDS", 60, minimum=5)
 RETRIEVE_WORKER_THREADS = env_int("RETRIEVE_WORKER_THREADS", 2, minimum=1)
+
+# --- Security -------------------------------------------------------------------------------
+# Owned by the security work (issue 8): roles, login throttling, inactivity logoff, CSP.
+INSTALLED_APPS += ["axes", "csp", "viewerproject.apps.SecurityConfig"]
+# CSP before anything that can answer early, so every response carries the header; axes last,
+# as its documentation asks, so it sees the outcome of authentication.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+    "viewerproject.session_idle.SlidingSessionMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+
+# Login throttling (django-axes): a user name tried from one address is locked for a while
+# after a few failures. The Basic-auth path of DICOMweb goes through authenticate() too, so
+# password guessing there counts the same.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind the TLS proxy the client address is in X-Forwarded-For; axes reads REMOTE_ADDR
+# unless told otherwise, which is the proxy itself in production.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if PRODUCTION else ["REMOTE_ADDR"]
+)
+
+# Automatic logoff: the session lasts SESSION_COOKIE_AGE seconds after the last request
+# (sliding, re-saved at most every SESSION_TOUCH_SECONDS: viewerproject.session_idle), and
+# the viewer socket is closed when it runs out (viewerproject.websocket_session).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60, minimum=60)
+SESSION_TOUCH_SECONDS = min(env_int("SESSION_TOUCH_SECONDS", 60, minimum=1), SESSION_COOKIE_AGE)
+# How often an open socket looks at its session (and slides it if the viewer was used).
+SESSION_SOCKET_CHECK_SECONDS = env_int("SESSION_SOCKET_CHECK_SECONDS", 30, minimum=1)
+
+# Content Security Policy (django-csp 4): scripts only from our own origin, no inline script
+# or handler anywhere (the admin included). Styles likewise; the viewer sets custom
+# properties through the CSSOM, which CSP does not restrict. Thumbnails are blob: URLs; the
+# socket is same-origin ('self' covers ws:/wss: of this host in CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# HSTS preload (security.W021) is a browser-list commitment for the whole domain that takes
+# months to undo, so it stays the operator's explicit choice (SECURE_HSTS_PRELOAD=true);
+# this one check is silenced and no other.
+SILENCED_SYSTEM_CHECKS = [] if not PRODUCTION or SECURE_HSTS_PRELOAD else ["security.W021"]

@@ -1,0 +1,1 @@
+"""Security tests (issue 8): access, browser hardening, fuzzing, export."""
