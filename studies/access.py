@@ -35,9 +35,14 @@ def visible_studies(user: Any) -> QuerySet[Study]:
         live.filter(request_type=LaunchGrant.RequestType.PATIENT)
         .filter(patient_id=OuterRef("patient__patient_id"))
         .filter(
-            # No assigning authority in the link: any issuer of that patient ID.
+            # No assigning authority in the link: any issuer of that patient ID. A study
+            # without Issuer of Patient ID (0010,0021), as many PACS send, is taken to be of
+            # the local domain; a study naming another issuer is another patient.
             Q(issuer_of_patient_id="")
             | Q(issuer_of_patient_id=OuterRef("patient__issuer_of_patient_id"))
+            | Exists(
+                Study.objects.filter(pk=OuterRef(OuterRef("pk")), patient__issuer_of_patient_id="")
+            )
         )
     )
     return Study.objects.filter(Exists(still_active)).filter(

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from studies.models import LaunchGrant
-from tests.emr.conftest import STUDY_A, STUDY_B, STUDY_C
+from tests.emr.conftest import STUDY_A, STUDY_B, STUDY_C, store
 from tests.emr.links import link_pairs, link_with, signature_of, signed_link
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +208,10 @@ def test_a_patient_launch_may_list_only_its_own_patients_priors(client, integrat
     assert {s["study_instance_uid"] for s in answer.json()["studies"]} == {STUDY_A, STUDY_B}
     assert client.get("/pacs/priors?patient_id=999").status_code == 403
     assert client.get("/pacs/nodes/").status_code == 403
+
+
+def test_a_patient_launch_sees_studies_without_issuer_as_the_local_domain(client, integration):
+    uid = "1.2.826.0.1.3680043.8.498.6009"
+    store(uid, patient_id="12345")  # no Issuer of Patient ID, as many PACS send
+    client.get(signed_link("PATIENT", patientID="12345^^^HOSP"))
+    assert client.get(viewer(uid)).status_code == 200
