@@ -7,9 +7,14 @@ run with their defaults (``--no-orthanc`` is passed to all).
 
 import sys
 
-from tests.bench import ingest, render, viewer
+from tests.bench import ingest, render, retrieve, viewer
 
-SECTIONS = {"ingest": ingest.main, "render": render.main, "viewer": viewer.main}
+SECTIONS = {
+    "ingest": ingest.main,
+    "render": render.main,
+    "retrieve": retrieve.main,
+    "viewer": viewer.main,
+}
 
 arguments = sys.argv[1:]
 if arguments and arguments[0] in SECTIONS:
