@@ -1,19 +1,25 @@
 """Rendering benchmark: our WADO-RS rendered/thumbnail against Orthanc, on the same files.
 
 Both archives hold the same images: slices of the generated demo CT (512×512, 16-bit), a
-few large 4096×4096 16-bit images (the 2048 phantom enlarged, with fresh full-resolution
-noise, so they are not flat blocks), and real sample files (JPEG 2000 CT, JPEG baseline
-ultrasound, MR with overlays, RGB ultrasound). Ours runs under ``manage.py runserver``
-(Daphne, ASGI) and is loaded through STOW-RS; Orthanc (Debian package) through REST.
+few large 4096×5120 16-bit images (the 2048 phantom padded to 2048×2560 and enlarged, with
+fresh full-resolution noise, so they are not flat blocks), and real sample files (JPEG 2000
+CT, JPEG baseline ultrasound, MR with overlays, RGB ultrasound). Ours runs under ``manage.py
+runserver`` (Daphne, ASGI) and is loaded through STOW-RS; Orthanc (Debian package) through
+REST.
 
 One client, one request at a time, loopback, keep-alive sessions, HTTP Basic on both. Each
 row is a bounded number of requests; "cold" rows ask each image once (nothing of it decoded
 yet in that server), "warm" rows ask one already-shown image again with a new window.
-Orthanc is measured through its REST API (``/instances/{id}/rendered``, which takes
-window-center, window-width, width, height, quality) and its DICOMweb plugin (``rendered``
-with window and viewport; the plugin has no ``thumbnail``, so its thumbnail row is
-``rendered?viewport=128,128``). Before the clock starts, every server and API is asked once
-for a spare slice, the images of the warm rows, and one file of each codec.
+Orthanc is measured through its REST API (``/instances/{id}/frames/0/rendered``, which
+takes window-center, window-width, width, height, quality: the URL issue 3 names) and its
+DICOMweb plugin (``rendered`` with window and viewport; the plugin has no ``thumbnail``, so
+its thumbnail row is ``rendered?viewport=128,128``). Before the clock starts, every server
+and API is asked once for a spare slice, the images of the warm rows, and one file of each
+codec. Below the table: issue 3's targets (a window change at most 0.5× Orthanc's REST
+latency, on the CT frame and on the large image; the large image at most 2× our CT frame),
+then frames per second: two concurrent clients re-rendering different CT frames, each
+request a new window, for a bounded time, against each server held to two cores; and the
+same work done in-process by ``studies.imaging`` in two threads, as a reference.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import platform
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +44,7 @@ from pydicom.uid import generate_uid
 
 from studies.demo.phantom import generate_ct_series, part10_bytes, write_ct_series
 from studies.demo.samples import sample_path
+from studies.imaging.render import Renderer
 from tests.bench.django_server import DjangoServer, ServerError
 from tests.bench.ingest import Measurement, batches, multipart_related, skipped
 from tests.peers.orthanc import OrthancError, OrthancPeer, orthanc_missing
@@ -50,10 +58,14 @@ SAMPLES = (
 # Rendered once before the clock starts, so each decoder is loaded (as Orthanc's are at
 # start-up) and the samples row measures decoding, not Python importing a codec.
 CODEC_WARM_UP = ("JPEG2000.dcm", "MR_small_jpeg_ls_lossless.dcm", "SC_rgb_jpeg_dcmtk.dcm")
-LARGE_SIZE = 4096
+LARGE_COLUMNS, LARGE_ROWS = 4096, 5120  # issue 3: "a 4096×5120 16-bit image"
+LARGE = f"{LARGE_COLUMNS}×{LARGE_ROWS}"
 VIEWPORT = 1024
 THUMBNAIL = 128
 QUALITY = 90
+CORES = 2  # issue 3: "frames per second rendered on 2 cores"
+ORTHANC_TARGET = 0.5  # our window change ≤ 0.5× Orthanc's latency
+LARGE_TARGET = 2.0  # the large image ≤ 2× our CT frame
 
 
 @dataclass(frozen=True)
@@ -89,21 +101,23 @@ def image_of(path: Path) -> Image:
 
 
 def write_large_images(directory: Path, count: int) -> list[Path]:
-    """``count`` 4096×4096 16-bit CT-like images in one new series."""
+    """``count`` 4096×5120 (columns × rows) 16-bit CT-like images in one new series."""
     directory.mkdir(parents=True)
     rng = np.random.default_rng(20240611)
     series_uid = generate_uid(entropy_srcs=["bench-render-large"])
     paths = []
-    for index, ds in enumerate(generate_ct_series(slices=count, size=LARGE_SIZE // 2)):
-        half = ds.pixel_array.astype(np.int32)
+    for index, ds in enumerate(generate_ct_series(slices=count, size=LARGE_COLUMNS // 2)):
+        # Taller than wide (like a mammogram): the square phantom gets air rows above and below.
+        extra = (LARGE_ROWS - LARGE_COLUMNS) // 4
+        half = np.pad(ds.pixel_array.astype(np.int32), ((extra, extra), (0, 0)), mode="edge")
         full = np.repeat(np.repeat(half, 2, axis=0), 2, axis=1)
         full += rng.normal(0, 8, full.shape).astype(np.int32)
         ds.PixelData = np.clip(full, 0, 4095).astype(np.uint16).tobytes()
-        ds.Rows = ds.Columns = LARGE_SIZE
+        ds.Rows, ds.Columns = LARGE_ROWS, LARGE_COLUMNS
         ds.PixelSpacing = [float(v) / 2 for v in ds.PixelSpacing]
         ds.SeriesInstanceUID = series_uid
         ds.SeriesNumber = 90
-        ds.SeriesDescription = "Large 4096 (benchmark)"
+        ds.SeriesDescription = f"Large {LARGE} (benchmark)"
         ds.SOPInstanceUID = generate_uid(entropy_srcs=["bench-render-large", str(index)])
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         path = directory / f"large-{index:02d}.dcm"
@@ -150,7 +164,8 @@ def orthanc_rest(ids: dict[str, str]) -> Callable[[Request], tuple[str, dict[str
         size = THUMBNAIL if request.thumbnail else request.size
         if size:
             params["width"] = params["height"] = str(size)
-        return f"/instances/{ids[request.image.sop]}/rendered", params
+        # Frame 0 explicitly (Orthanc counts frames from 0): the URL issue 3 compares against.
+        return f"/instances/{ids[request.image.sop]}/frames/0/rendered", params
 
     return build
 
@@ -197,6 +212,9 @@ def measure(
 class Plan:
     rows: list[tuple[str, list[Request], list[Request]]]  # name, ours and REST, DICOMweb
     warm_up: list[Request]  # asked once of every server and API before the clock starts
+    ct_warm: int = 2  # index of the CT window-change row, for the targets
+    large_warm: int = 5  # index of the large-image window-change row
+    fps_clients: tuple[list[Image], ...] = ()  # the frames of each concurrent client
 
 
 def plan(
@@ -234,12 +252,12 @@ def plan(
             [Request(i, kind="thumbnail") for i in thumbs[1]],
         ),
         (
-            f"{LARGE_SIZE}² image into a {VIEWPORT}² viewport (cold), n={len(large_cold)}",
+            f"{LARGE} image into a {VIEWPORT}² viewport (cold), n={len(large_cold)}",
             [Request(i, size=VIEWPORT) for i in large_cold],
             [Request(i, size=VIEWPORT) for i in large_cold],
         ),
         (
-            f"{LARGE_SIZE}² into {VIEWPORT}², new window (warm), n={repeat}",
+            f"{LARGE} into {VIEWPORT}², new window (warm), n={repeat}",
             [Request(warm_large, w, VIEWPORT) for w in windows(repeat, 1500)],
             [Request(warm_large, w, VIEWPORT) for w in windows(repeat, 1500)],
         ),
@@ -257,7 +275,8 @@ def plan(
         Request(warm_large, size=VIEWPORT),
         *(Request(i) for i in codecs),
     ]
-    return Plan(rows, warm_up)
+    # Each client pages through its own CT frames (shown once already), a new window each time.
+    return Plan(rows, warm_up, ct_warm=2, large_warm=5, fps_clients=(cold[0], thumbs[0]))
 
 
 def warm_up(
@@ -269,10 +288,127 @@ def warm_up(
     measure(session, base, build, plan_.warm_up)  # failures show up in the rows that matter
 
 
+# --- frames per second ------------------------------------------------------------------------
+
+
+def fps_window(step: int) -> tuple[float, float]:
+    """A different window for every request of a run (pairs repeat after 3000 steps)."""
+    return -200 + (13 * step) % 600, 300 + (7 * step) % 500
+
+
+def hold_to_cores(pid: int) -> str:
+    """Restrict a server (all its threads and child processes) to ``CORES`` CPUs."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) <= CORES:
+        return f"this machine has {len(allowed)} CPUs, shared with the clients"
+    cores = set(allowed[:CORES])
+    pending = [pid]
+    while pending:
+        process = pending.pop()
+        for task in Path(f"/proc/{process}/task").glob("*"):
+            try:
+                os.sched_setaffinity(int(task.name), cores)
+                pending += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass  # a thread that ended meanwhile
+    return f"server held to CPUs {sorted(cores)}"
+
+
+def concurrent_rate(
+    clients: Sequence[Sequence[Image]], seconds: float, render_one: Callable[[Image, int], bool]
+) -> Measurement:
+    """One thread per client, each rendering its frames in turn, until ``seconds`` pass."""
+    result = Measurement()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(frames: Sequence[Image], first_step: int) -> None:
+        step = first_step
+        while time.perf_counter() < deadline:
+            before = time.perf_counter()
+            try:
+                ok = render_one(frames[step % len(frames)], step)
+            except Exception as exc:  # noqa: BLE001 - reported in the row, not raised
+                ok, result.note = False, f"error: {exc}"[:120]
+            elapsed = time.perf_counter() - before
+            step += 1
+            with lock:
+                result.instances += 1
+                if ok:
+                    result.stored += 1
+                    result.request_seconds.append(elapsed)
+
+    threads = [
+        threading.Thread(target=client, args=(frames, 1000 * index))
+        for index, frames in enumerate(clients)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - started
+    if result.stored < result.instances and not result.note:
+        result.note = f"{result.instances - result.stored} of {result.instances} failed"
+    return result
+
+
+def http_rate(
+    base: str,
+    auth: tuple[str, str],
+    build: Callable[[Request], tuple[str, dict[str, str]]],
+    plan_: Plan,
+    seconds: float,
+) -> Measurement:
+    """Renders per second by concurrent HTTP clients, each on its own keep-alive session."""
+    sessions: dict[int, requests.Session] = {}
+
+    def render_one(image: Image, step: int) -> bool:
+        session = sessions.setdefault(threading.get_ident(), requests.Session())
+        session.auth = auth
+        path, params = build(Request(image, fps_window(step)))
+        answer = session.get(
+            f"{base}{path}?{urlencode(params, safe=',')}",
+            headers={"Accept": "image/jpeg"},
+            timeout=120,
+        )
+        return answer.status_code == 200 and answer.headers.get("Content-Type", "").startswith(
+            "image/jpeg"
+        )
+
+    try:
+        return concurrent_rate(plan_.fps_clients, seconds, render_one)
+    finally:
+        for session in sessions.values():
+            session.close()
+
+
+def in_process_rate(plan_: Plan, seconds: float) -> Measurement:
+    """The same renders by ``studies.imaging`` in this process, one thread per client."""
+    renderer = Renderer()
+    for frames in plan_.fps_clients:
+        for image in frames:
+            renderer.render(image.path, 0)  # decoded once, like the servers' frames
+
+    def render_one(image: Image, step: int) -> bool:
+        return bool(renderer.render(image.path, 0, window=fps_window(step), quality=QUALITY))
+
+    # The client threads inherit this thread's CPUs: hold them to as many cores as a server.
+    everything = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, sorted(everything)[:CORES])
+    try:
+        result = concurrent_rate(plan_.fps_clients, seconds, render_one)
+    finally:
+        os.sched_setaffinity(0, everything)
+    return result
+
+
 # --- the servers ------------------------------------------------------------------------------
 
 
-def run_ours(work: Path, files: list[Path], plan_: Plan) -> list[Measurement]:
+def run_ours(
+    work: Path, files: list[Path], plan_: Plan, fps_seconds: float
+) -> tuple[list[Measurement], Measurement]:
     try:
         with DjangoServer(work / "server") as server:
             session = requests.Session()
@@ -289,16 +425,26 @@ def run_ours(work: Path, files: list[Path], plan_: Plan) -> list[Measurement]:
             warm_up(session, base, ours, plan_)
             results = [measure(session, base, ours, mine) for _, mine, _ in plan_.rows]
             session.close()
-            return results
+            assert server.process is not None
+            held = hold_to_cores(server.process.pid)
+            rate = http_rate(base, server.auth, ours, plan_, fps_seconds)
+            rate.note = rate.note or held
+            return results, rate
     except (ServerError, requests.RequestException) as exc:
         note = f"our server failed: {str(exc).splitlines()[0]}"
-        return [skipped(note) for _ in plan_.rows]
+        return [skipped(note) for _ in plan_.rows], skipped(note)
 
 
-def run_orthanc(files: list[Path], plan_: Plan) -> tuple[list[Measurement], list[Measurement]]:
+def run_orthanc(
+    files: list[Path], plan_: Plan, fps_seconds: float
+) -> tuple[list[Measurement], list[Measurement], Measurement]:
     missing = orthanc_missing()
     if missing:
-        return [skipped(missing) for _ in plan_.rows], [skipped(missing) for _ in plan_.rows]
+        return (
+            [skipped(missing) for _ in plan_.rows],
+            [skipped(missing) for _ in plan_.rows],
+            skipped(missing),
+        )
     try:
         with OrthancPeer(aet="BENCH_RENDER") as orthanc:
             ids = {}
@@ -316,10 +462,18 @@ def run_orthanc(files: list[Path], plan_: Plan) -> tuple[list[Measurement], list
                 for _, _, theirs in plan_.rows
             ]
             session.close()
-            return by_rest, by_dicomweb
+            assert orthanc.process is not None
+            held = hold_to_cores(orthanc.process.pid)
+            rate = http_rate(orthanc.url, orthanc.auth, rest, plan_, fps_seconds)
+            rate.note = rate.note or held
+            return by_rest, by_dicomweb, rate
     except (OrthancError, requests.RequestException) as exc:
         note = f"Orthanc failed: {str(exc).splitlines()[0]}"
-        return [skipped(note) for _ in plan_.rows], [skipped(note) for _ in plan_.rows]
+        return (
+            [skipped(note) for _ in plan_.rows],
+            [skipped(note) for _ in plan_.rows],
+            skipped(note),
+        )
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -384,6 +538,44 @@ def table(
     return "\n".join(out)
 
 
+def _verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} (target ≤ {target:g}: {'met' if value <= target else 'NOT met'})"
+
+
+def _quotient(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def targets(plan_: Plan, ours_: Sequence[Measurement], rest: Sequence[Measurement]) -> str:
+    """Issue 3's targets, on p50 latencies."""
+    ct, large = plan_.ct_warm, plan_.large_warm
+    p50 = [m.percentile_ms(0.5) for m in ours_]
+    out = ["issue 3 targets (p50):"]
+    for label, index in (("CT 512² window change", ct), (f"{LARGE} window change", large)):
+        value = _quotient(p50[index], rest[index].percentile_ms(0.5))
+        out.append(
+            f"  {label}, ours ÷ Orthanc frames/0/rendered: {_verdict(value, ORTHANC_TARGET)}"
+        )
+    value = _quotient(p50[large], p50[ct])
+    out.append(f"  {LARGE} into {VIEWPORT}² ÷ CT 512², ours: {_verdict(value, LARGE_TARGET)}")
+    return "\n".join(out)
+
+
+def rates(rows: Sequence[tuple[str, Measurement]], clients: int, seconds: float) -> str:
+    out = [
+        f"frames per second: {clients} concurrent clients, a new window on each request, "
+        f"512² CT frames to JPEG, {seconds:g} s, on {CORES} cores"
+    ]
+    for name, m in rows:
+        rate = f"{m.rate:.1f} fps" if m.rate else "-"
+        latency = _latency(m)
+        note = f" [{' '.join(m.note.split())[:120]}]" if m.note else ""
+        out.append(f"  {name}: {rate}, {m.stored} renders, p50 / p95 {latency} ms{note}")
+    return "\n".join(out)
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -394,18 +586,21 @@ def _raise_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench render", description=__doc__)
     parser.add_argument("--repeat", type=int, default=15, help="requests per row")
-    parser.add_argument("--large", type=int, default=5, help="4096² images (one kept warm)")
+    parser.add_argument("--large", type=int, default=5, help=f"{LARGE} images (one kept warm)")
+    parser.add_argument("--fps-seconds", type=float, default=5.0, help="frames-per-second run")
     parser.add_argument("--no-orthanc", action="store_true")
     args = parser.parse_args(argv)
     if args.repeat < 2 or args.large < 2:
         parser.error("--repeat and --large must be at least 2")
+    if args.fps_seconds <= 0:
+        parser.error("--fps-seconds must be positive")
 
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-render-"))
     try:
         slices = 4 * args.repeat + 2
-        print(f"Generating {slices} CT slices of 512² and {args.large} images of {LARGE_SIZE}² ...")
+        print(f"Generating {slices} CT slices of 512² and {args.large} images of {LARGE} ...")
         ct_files = write_ct_series(work / "ct", slices=slices, size=512)
         large_files = write_large_images(work / "large", args.large)
         sample_files, codec_files = [], []
@@ -422,12 +617,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan_ = plan(ct, large, samples, [image_of(p) for p in codec_files], args.repeat)
 
         print(f"Ours: {len(files)} files ({megabytes:.0f} MB) by STOW-RS, then WADO-RS ...")
-        mine = run_ours(work, files, plan_)
+        mine, our_rate = run_ours(work, files, plan_, args.fps_seconds)
         if args.no_orthanc:
             rest = dicomweb = [skipped("--no-orthanc") for _ in plan_.rows]
+            their_rate = skipped("--no-orthanc")
         else:
             print("Orthanc: the same files by REST, then REST and DICOMweb rendering ...")
-            rest, dicomweb = run_orthanc(files, plan_)
+            rest, dicomweb, their_rate = run_orthanc(files, plan_, args.fps_seconds)
+        print("In-process studies.imaging render rate (reference) ...")
+        reference_rate = in_process_rate(plan_, args.fps_seconds)
 
         print()
         print(
@@ -435,6 +633,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Python {platform.python_version()}; ratio < 1: ours faster"
         )
         print(table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
+        print(targets(plan_, mine, rest))
+        rate_rows = [
+            ("ours WADO-RS rendered", our_rate),
+            ("Orthanc REST frames/0/rendered", their_rate),
+            (f"reference: studies.imaging in this process, {CORES} threads", reference_rate),
+        ]
+        print(rates(rate_rows, len(plan_.fps_clients), args.fps_seconds))
         print(f"bench took {time.perf_counter() - started:.0f} s")
         return 0
     finally:
