@@ -77,6 +77,38 @@ PROBE_SCRIPT = r"""
 })();
 """
 
+# One wheel step per animation frame, from inside the page: input as fast as a 60 Hz display
+# would want it, without a round trip to the driver per step. Both the standard ``wheel``
+# event (ours) and the legacy ``mousewheel`` one (Orthanc's jQuery handler reads its
+# ``wheelDelta``); each viewer listens to one of them and moves one slice per event.
+SCROLL_SCRIPT = r"""
+([x, y, slices, duration]) => new Promise((resolve) => {
+  const target = document.elementFromPoint(x, y);
+  let position = 0;
+  let step = 1;
+  let events = 0;
+  const start = performance.now();
+  const frame = () => {
+    const now = performance.now();
+    if (now - start >= duration) {
+      resolve({ start, end: now, events });
+      return;
+    }
+    if (position + step < 0 || position + step >= slices) step = -step;
+    position += step;
+    events += 1;
+    const init = {
+      deltaY: 100 * step, wheelDeltaY: -120 * step, clientX: x, clientY: y,
+      bubbles: true, cancelable: true, composed: true, view: window,
+    };
+    target.dispatchEvent(new WheelEvent('wheel', init));
+    target.dispatchEvent(new WheelEvent('mousewheel', init));
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+})
+"""
+
 FIRST_PIXELS = "() => window.__bench && window.__bench.firstPixels !== null"
 LOADED = "() => window.__bench && window.__bench.loaded !== null"
 NOW = "() => performance.now()"
