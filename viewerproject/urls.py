@@ -15,5 +15,6 @@ urlpatterns = [
     path("dicomweb/", include("studies.dicomweb.urls")),
     path("pacs/", include("studies.pacs.urls")),
     path("", include("studies.launch.urls")),
+    path("", include("studies.reports.urls")),
     path("", include("frontend.urls")),
 ]
