@@ -84,10 +84,16 @@ def invoke_image_display(request: HttpRequest) -> HttpResponse:
 
 
 def _viewer_url(grant: LaunchGrant, study_uid: str) -> str:
+    """The viewer of a study, with the launch's flags (the final rendering is lossless
+    whatever is asked); keyImagesOnly opens the series of the study's key images, if any."""
+    from studies.reports.key_images import key_image_series
+
     url = reverse("frontend:study-viewer", args=[study_uid])
-    # Passed on for the viewer; the final rendering is lossless whatever is asked.
     flags = [name for name in ("diagnosticQuality", "keyImagesOnly") if grant.parameters.get(name)]
-    return url + ("?" + "&".join(f"{name}=true" for name in flags) if flags else "")
+    query = [f"{name}=true" for name in flags]
+    if grant.parameters.get("keyImagesOnly") and (series := key_image_series(study_uid)):
+        query.insert(0, f"series={series}")
+    return url + ("?" + "&".join(query) if query else "")
 
 
 def _retrieves(grant: LaunchGrant, uids: list[str]) -> dict[str, RetrieveJob]:

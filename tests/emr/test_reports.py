@@ -186,3 +186,16 @@ def test_reports_of_a_study_outside_a_launch_are_not_found(client, images):
         reverse("reports:save-measurements", args=[STUDY]), "{}", content_type="application/json"
     )
     assert response.status_code == 401
+
+
+def test_a_key_images_only_launch_opens_the_series_of_the_key_images(
+    client, clinician_client, images
+):
+    from tests.emr.links import make_integration, signed_link
+
+    other = make_ct(study_uid=STUDY, series_uid=f"{STUDY}.2", instance_number=3)
+    key = ingest_bytes(to_bytes(other), Instance.Source.IMPORT).sop_instance_uid
+    assert post(clinician_client, "save-key-images", {"instances": [key]}).status_code == 201
+    make_integration()
+    response = client.get(signed_link(studyUID=STUDY, keyImagesOnly="true"))
+    assert response["Location"] == (f"/studies/{STUDY}/view/?series={STUDY}.2&keyImagesOnly=true")
