@@ -163,6 +163,15 @@ def open_session_account(integration: EmrIntegration, launch: iid.LaunchRequest)
     return user, grant
 
 
+def purge_expired() -> None:
+    """Forget nonces whose links have expired (a replay is refused as expired by then) and
+    the session accounts of grants that ended a day ago (their audit events keep the names)."""
+    now = timezone.now()
+    LaunchNonce.objects.filter(expires_at__lt=now).delete()
+    ended = LaunchGrant.objects.filter(expires_at__lt=now - timedelta(days=1))
+    get_user_model().objects.filter(launch_grant__in=ended).delete()
+
+
 @dataclass
 class Launch:
     user: object
@@ -173,6 +182,7 @@ class Launch:
 
 def launch(pairs: list[tuple[str, str]], now: float | None = None) -> Launch:
     """Verify the link, then make the session account and its scope (and queue retrieves)."""
+    purge_expired()
     integration, request = verify(pairs, now)
     user, grant = open_session_account(integration, request)
     local: set[str] = set()

@@ -215,3 +215,20 @@ def test_a_patient_launch_sees_studies_without_issuer_as_the_local_domain(client
     store(uid, patient_id="12345")  # no Issuer of Patient ID, as many PACS send
     client.get(signed_link("PATIENT", patientID="12345^^^HOSP"))
     assert client.get(viewer(uid)).status_code == 200
+
+
+def test_expired_nonces_and_old_session_accounts_are_purged_on_the_next_launch(
+    client, integration, studies
+):
+    from django.contrib.auth import get_user_model
+
+    from studies.models import LaunchNonce
+
+    Client().get(signed_link(studyUID=STUDY_A))
+    old_user = LaunchGrant.objects.get().user
+    LaunchGrant.objects.update(expires_at="2000-01-01T00:00:00Z")
+    LaunchNonce.objects.update(expires_at="2000-01-01T00:00:00Z")
+    client.get(signed_link(studyUID=STUDY_B))
+    assert not get_user_model().objects.filter(pk=old_user.pk).exists()
+    assert LaunchNonce.objects.count() == 1
+    assert LaunchGrant.objects.count() == 1
