@@ -95,7 +95,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            # A kept connection is tested before a request reuses it, so a database restart
+            # or a dropped connection costs one reconnect, not one failed request per process.
+            conn_health_checks=True,
+        )
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -118,10 +126,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channel layer --------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # Longer than the layer's blocking receive (BZPOPMIN, 5 s): redis-py 8
+                        # defaults to a 5 s read timeout, which closes every idle viewer socket
+                        # with 1011 (channels_redis issue 422). Still bounded, so a hung Redis
+                        # is noticed.
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                        # After a Redis restart the pooled connections are dead; try once
+                        # more on a fresh one instead of failing the first command on each.
+                        "retry_on_error": [RedisConnectionError],
+                    }
+                ],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
 else:
