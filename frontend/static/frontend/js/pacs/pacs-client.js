@@ -1,0 +1,132 @@
+/**
+ * The PACS JSON endpoints (studies/pacs/urls.py) as promises. Every failure becomes a
+ * `PacsRequestError` with a sentence a clinician can read: the server's own `{"error": ...}`
+ * (PACS down, association refused, bad search), or what went wrong on the way.
+ * @module pacs/pacs-client
+ */
+
+export class PacsRequestError extends Error {
+  /**
+   * @param {string} message
+   * @param {number} status  HTTP status, 0 when the server was not reached
+   */
+  constructor(message, status) {
+    super(message);
+    this.name = 'PacsRequestError';
+    this.status = status;
+  }
+}
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} root        where the endpoints are mounted, e.g. `/pacs/`
+ * @property {string} csrfToken   sent as `X-CSRFToken` on POSTs (Django's CSRF check)
+ * @property {typeof fetch} [fetch]
+ */
+
+export class PacsClient {
+  #root;
+  #csrf;
+  #fetch;
+
+  /** @param {ClientOptions} options */
+  constructor({ root, csrfToken, fetch: fetcher }) {
+    this.#root = root.endsWith('/') ? root : `${root}/`;
+    this.#csrf = csrfToken;
+    this.#fetch = fetcher ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** @returns {Promise<Array<{name: string, ae_title: string, retrieve_method: string}>>} */
+  async nodes() {
+    return (await this.#request('GET', 'nodes/')).nodes;
+  }
+
+  /**
+   * @param {string} node
+   * @param {string} query  from remote-format.searchQuery
+   * @returns {Promise<{node: string, level: string, truncated: boolean, results: any[]}>}
+   */
+  search(node, query) {
+    return this.#request('GET', `nodes/${encodeURIComponent(node)}/search?${query}`);
+  }
+
+  /** @param {string} patientId */
+  priors(patientId) {
+    return this.#request('GET', `priors?${new URLSearchParams({ patient_id: patientId })}`);
+  }
+
+  /**
+   * @param {{node: string, study_instance_uid: string, series_instance_uid?: string}} request
+   * @returns {Promise<{job: import('./remote-format.js').Job, created: boolean}>}
+   */
+  retrieve(request) {
+    return this.#request('POST', 'retrieve', request);
+  }
+
+  /**
+   * @param {number} id
+   * @returns {Promise<import('./remote-format.js').Job>}
+   */
+  async job(id) {
+    return (await this.#request('GET', `jobs/${encodeURIComponent(String(id))}`)).job;
+  }
+
+  /**
+   * Running and queued jobs of one study.
+   * @param {string} studyUid
+   * @returns {Promise<import('./remote-format.js').Job[]>}
+   */
+  async activeJobs(studyUid) {
+    const query = new URLSearchParams({ study: studyUid, active: '1' });
+    return (await this.#request('GET', `jobs/?${query}`)).jobs;
+  }
+
+  /** @param {number} id */
+  async cancel(id) {
+    return (await this.#request('POST', `jobs/${encodeURIComponent(String(id))}/cancel`, {})).job;
+  }
+
+  /**
+   * @param {'GET' | 'POST'} method
+   * @param {string} path
+   * @param {object} [body]
+   */
+  async #request(method, path, body) {
+    /** @type {RequestInit} */
+    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    if (method === 'POST') {
+      init.headers = { ...init.headers, 'Content-Type': 'application/json', 'X-CSRFToken': this.#csrf };
+      init.body = JSON.stringify(body ?? {});
+    }
+    let response;
+    try {
+      response = await this.#fetch(this.#root + path, init);
+    } catch {
+      throw new PacsRequestError('The server could not be reached.', 0);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const reason = data && typeof data.error === 'string' ? data.error : `HTTP ${response.status}`;
+      const prefix = response.status === 502 ? 'The PACS did not answer: ' : '';
+      throw new PacsRequestError(`${prefix}${reason}`, response.status);
+    }
+    if (data === null || typeof data !== 'object') {
+      throw new PacsRequestError('The server sent an answer that is not JSON.', response.status);
+    }
+    return data;
+  }
+}
+
+/**
+ * Django's CSRF token from the page: the logout form every signed-in page carries.
+ * @param {ParentNode} [scope]
+ */
+export function pageCsrfToken(scope = document) {
+  const input = /** @type {HTMLInputElement | null} */ (scope.querySelector('input[name="csrfmiddlewaretoken"]'));
+  return input?.value ?? '';
+}
