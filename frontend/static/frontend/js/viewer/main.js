@@ -1,9 +1,14 @@
 /**
- * Entry point of the viewer page: reads the page's data attributes and starts the viewer.
+ * Entry point of the viewer page: reads the page's data attributes and starts the viewer,
+ * its priors panel and the periodic refresh of the study outline.
  * (A module file, never an inline script: the page's CSP will forbid those.)
  * @module viewer/main
  */
 
+import { PacsClient, pageCsrfToken } from '../pacs/pacs-client.js';
+import { pacsRootFrom, viewerUrlFrom } from '../pacs/urls.js';
+import { PriorsPanel } from './priors-panel.js';
+import { StudyRefresh } from './study-refresh.js';
 import { Viewer } from './viewer.js';
 
 const root = /** @type {HTMLElement} */ (document.getElementById('image-viewer'));
@@ -20,3 +25,25 @@ const viewer = new Viewer(root, {
     `${dicomweb}studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(seriesUid)}/thumbnail`,
 });
 viewer.start();
+
+const priors = root.querySelector('[data-role="priors"]');
+if (priors instanceof HTMLElement) {
+  const client = new PacsClient({ root: pacsRootFrom(priors.dataset.nodesUrl ?? ''), csrfToken: pageCsrfToken() });
+  new PriorsPanel(priors, {
+    client,
+    studyUid,
+    patientId: priors.dataset.patientId ?? '',
+    viewerUrl: viewerUrlFrom(priors.dataset.viewerUrl ?? ''),
+  }).load();
+  // Instances landing while the page is open show up even when no event reaches this process.
+  const refresh = new StudyRefresh({
+    activeRetrieve: async () => (await client.activeJobs(studyUid)).length > 0,
+    refresh: () => viewer.refreshStudy(),
+    visible: () => document.visibilityState !== 'hidden',
+  });
+  refresh.start();
+  window.addEventListener('pagehide', () => refresh.stop());
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) refresh.start();
+  });
+}

@@ -19,8 +19,8 @@ export class SeriesBrowser {
   #onPick;
   /** @type {Map<string, HTMLElement>} */
   #cards = new Map();
-  /** @type {string[]} */
-  #objectUrls = [];
+  /** @type {Map<string, string>} series UID → object URL of its thumbnail */
+  #objectUrls = new Map();
   #generation = 0;
 
   /**
@@ -34,23 +34,43 @@ export class SeriesBrowser {
   }
 
   /**
-   * Shows the series of a `study` message.
+   * Shows the series of a `study` message. Called again with a newer outline of the same
+   * study (instances arrived), it updates in place: known cards keep their thumbnails and
+   * focus, new series get a card, vanished ones go.
    * @param {{series: Array<import('./image-stack.js').StudySeries>}} study
    */
   show(study) {
-    this.#generation += 1;
-    for (const url of this.#objectUrls) URL.revokeObjectURL(url);
-    this.#objectUrls = [];
-    this.#cards.clear();
-    const cards = study.series.map((series) => this.#card(series));
-    this.#list.replaceChildren(...cards);
+    const wanted = new Set(study.series.map((s) => s.uid));
+    for (const [uid, card] of this.#cards) {
+      if (wanted.has(uid)) continue;
+      this.#cards.delete(uid);
+      const url = this.#objectUrls.get(uid);
+      if (url) URL.revokeObjectURL(url);
+      this.#objectUrls.delete(uid);
+      card.remove();
+    }
+    /** @type {string[]} */
+    const fresh = [];
+    const cards = study.series.map((series) => {
+      const known = this.#cards.get(series.uid);
+      if (known) {
+        const grew = this.#describe(known, series);
+        // A series whose thumbnail failed may have had no image yet: try again once it grows.
+        if (grew && known.querySelector('.series-thumb.is-missing')) fresh.push(series.uid);
+        return known;
+      }
+      fresh.push(series.uid);
+      return this.#card(series);
+    });
+    const same = cards.length === this.#list.children.length && cards.every((c, i) => this.#list.children[i] === c);
+    if (!same) this.#list.replaceChildren(...cards);
     if (cards.length === 0) {
       const empty = document.createElement('li');
       empty.className = 'series-empty';
       empty.textContent = 'This study has no images.';
-      this.#list.append(empty);
+      this.#list.replaceChildren(empty);
     }
-    this.#loadThumbnails(study.series.map((s) => s.uid), this.#generation);
+    if (fresh.length > 0) this.#loadThumbnails(fresh, this.#generation);
   }
 
   /**
@@ -74,8 +94,6 @@ export class SeriesBrowser {
     card.tabIndex = 0;
     card.dataset.seriesInstanceUid = series.uid;
     card.setAttribute('role', 'button');
-    const frames = series.instances.reduce((sum, i) => sum + Math.max(1, Number(i.frames) || 1), 0);
-    card.setAttribute('aria-label', `Series ${seriesTitle(series)}, ${frames} images`);
 
     const thumb = document.createElement('div');
     thumb.className = 'series-thumb is-placeholder';
@@ -89,7 +107,6 @@ export class SeriesBrowser {
     title.textContent = seriesTitle(series) || '(no description)';
     const meta = document.createElement('div');
     meta.className = 'series-meta';
-    meta.textContent = `${frames} image${frames === 1 ? '' : 's'}`;
     const badge = document.createElement('span');
     badge.className = 'series-viewports';
     badge.title = 'Shown in viewport';
@@ -109,7 +126,25 @@ export class SeriesBrowser {
       }
     });
     this.#cards.set(series.uid, card);
+    this.#describe(card, series);
     return card;
+  }
+
+  /**
+   * The card's text that changes as instances arrive.
+   * @param {HTMLElement} card
+   * @param {import('./image-stack.js').StudySeries} series
+   * @returns {boolean} whether the number of images changed
+   */
+  #describe(card, series) {
+    const frames = series.instances.reduce((sum, i) => sum + Math.max(1, Number(i.frames) || 1), 0);
+    card.setAttribute('aria-label', `Series ${seriesTitle(series)}, ${frames} images`);
+    const meta = /** @type {HTMLElement} */ (card.querySelector('.series-meta'));
+    const text = `${frames} image${frames === 1 ? '' : 's'}`;
+    const changed = card.dataset.images !== String(frames);
+    if (meta.textContent !== text) meta.textContent = text;
+    card.dataset.images = String(frames);
+    return changed;
   }
 
   /**
@@ -142,15 +177,17 @@ export class SeriesBrowser {
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const blob = await response.blob();
-      if (generation !== this.#generation || !blob.type.startsWith('image/')) return;
+      if (generation !== this.#generation || this.#cards.get(uid) !== card || !blob.type.startsWith('image/')) return;
       const url = URL.createObjectURL(blob);
-      this.#objectUrls.push(url);
+      const previous = this.#objectUrls.get(uid);
+      if (previous) URL.revokeObjectURL(previous);
+      this.#objectUrls.set(uid, url);
       const img = document.createElement('img');
       img.alt = '';
       img.decoding = 'async';
       img.src = url;
       thumb.replaceChildren(img);
-      thumb.classList.remove('is-placeholder');
+      thumb.classList.remove('is-placeholder', 'is-missing');
     } catch {
       // Keep the placeholder: the series is still usable without a thumbnail.
       thumb.classList.add('is-missing');

@@ -133,6 +133,15 @@ export class Viewer {
     this.#socket.connect();
   }
 
+  /**
+   * Asks for the study outline again (instances may have arrived unannounced: the channel
+   * layer does not always reach this process); the series browser and the stacks on show
+   * are updated in place. Quiet: a failed refresh leaves the page as it was.
+   */
+  refreshStudy() {
+    if (this.#socket.isOpen && this.#study !== null) this.#openStudy(true);
+  }
+
   // ------------------------------------------------------- the viewports' host
 
   get study() {
@@ -441,14 +450,16 @@ export class Viewer {
     }
   }
 
-  #openStudy() {
+  /** @param {boolean} [quiet]  a background refresh: a failure is only logged */
+  #openStudy(quiet = false) {
     const id = this.#ledger.nextId();
     const answer = this.#calls.expect(id);
     this.#socket.send({ ...openStudyMessage(this.#studyUid), request: id });
     answer.then(
       (study) => this.#studyArrived(study),
       (error) => {
-        if (error.code !== 'disconnected') this.#setStatus(`The study cannot be opened: ${error.message}`, 'error');
+        if (quiet) console.warn('viewer: study refresh failed:', error.message);
+        else if (error.code !== 'disconnected') this.#setStatus(`The study cannot be opened: ${error.message}`, 'error');
       },
     );
   }
@@ -456,6 +467,7 @@ export class Viewer {
   /** @param {any} study */
   #studyArrived(study) {
     const first = this.#study === null;
+    const hadImages = !first && this.#study.series.some((/** @type {any} */ s) => s.instances.length > 0);
     this.#study = study;
     this.#seriesByUid = new Map(study.series.map((/** @type {any} */ s) => [s.uid, s]));
     this.#browser.show(study);
@@ -478,8 +490,14 @@ export class Viewer {
         const entry = stack.entry;
         const fresh = new ImageStack(series);
         const at = entry ? fresh.indexOf(entry.instance.uid, entry.frame) : 0;
-        viewport.setStack(fresh);
-        if (at > 0) viewport.scrollTo(at);
+        if (at > 0) fresh.setIndex(at);
+        // Keep the reader's window, zoom and image: only the stack grew.
+        viewport.updateStack(fresh);
+      }
+      // The first images of a study that was opened while still arriving.
+      if (!hadImages && study.series.some((/** @type {any} */ s) => s.instances.length > 0)) {
+        if (this.#root.dataset.connection === 'error') this.#setStatus('Connected', 'open');
+        this.#fillVisibleViewports();
       }
     }
     this.#markShown();

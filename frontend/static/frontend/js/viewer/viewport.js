@@ -266,6 +266,31 @@ export class Viewport {
   }
 
   /**
+   * The series on show, grown (or shrunk) while it is on show, e.g. by a retrieve: keeps the
+   * window, zoom, pan and, when it is still there, the image in view; only the stack and its
+   * slider change. A viewport with nothing to keep takes the stack like setStack.
+   * @param {import('./image-stack.js').ImageStack} stack  positioned on the image to show
+   */
+  updateStack(stack) {
+    const before = this.entry;
+    if (!this.#stack || !this.#transform || !before || stack.length === 0) {
+      this.setStack(stack);
+      return;
+    }
+    this.#stack = stack;
+    this.#slider.max = String(stack.length - 1);
+    this.#slider.disabled = stack.length < 2;
+    const after = this.entry;
+    if (after && after.instance.uid === before.instance.uid && after.frame === before.frame) {
+      this.#slider.value = String(stack.index);
+      this.#root.dataset.index = String(stack.index);
+      this.#updateOverlay(); // "Im 2/6": the count changed
+      return;
+    }
+    this.#entryChanged();
+  }
+
+  /**
    * @param {number} index
    * @returns {boolean} whether the image changed
    */
