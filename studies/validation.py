@@ -139,7 +139,11 @@ def _read_file_meta(data: bytes) -> FileMetaDataset:
         read_preamble(stream, force=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.filereader._read_file_meta_info(stream)
+            meta = pydicom.filereader._read_file_meta_info(stream)
+            # Elements are decoded lazily; decode them all here, where a broken one (an
+            # unknown VR, say) is a typed rejection and not an error in a later .get().
+            list(meta)
+            return meta
     except Exception as exc:  # pydicom raises many types on broken input
         raise Rejected("bad_file_meta", f"file meta information cannot be read: {exc}")
 
@@ -177,7 +181,10 @@ def _meta_problem(is_part10: bool, file_meta: FileMetaDataset, uids: dict[str, s
 
 def _check_inflated_size(data: bytes, file_meta: FileMetaDataset, cap: int) -> None:
     # pydicom inflates the whole body in one call, so a deflate bomb must be caught first.
-    meta_end = PREAMBLE_LENGTH + 4 + 12 + int(file_meta.get("FileMetaInformationGroupLength", 0))
+    group_length = file_meta.get("FileMetaInformationGroupLength", 0)
+    if not isinstance(group_length, int):  # present but empty (found by fuzzing)
+        raise Rejected("bad_file_meta", "File Meta Information Group Length has no value")
+    meta_end = PREAMBLE_LENGTH + 4 + 12 + group_length
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
         inflated = inflater.decompress(data[meta_end:], cap + 1)
@@ -199,6 +206,15 @@ def _read_dataset(data: bytes, is_part10: bool) -> Dataset:
         raise Rejected("not_dicom", f"not a DICOM file: {exc}")
     except Exception as exc:
         raise Rejected("malformed", f"data set cannot be parsed: {type(exc).__name__}: {exc}")
+    try:
+        # Top-level elements are decoded lazily; decode them here so a broken one (an
+        # unknown VR, found by fuzzing) is a typed rejection, not an error in a later .get().
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            list(dataset)
+    except Exception as exc:
+        code = "malformed" if is_part10 else "not_dicom"
+        raise Rejected(code, f"data set cannot be decoded: {type(exc).__name__}: {exc}")
     return dataset
 
 
