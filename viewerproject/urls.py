@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dicomweb/", include("studies.dicomweb.urls")),
     path("pacs/", include("studies.pacs.urls")),
+    path("export/", include("studies.export.urls")),
     path("", include("studies.launch.urls")),
     path("", include("studies.reports.urls")),
     path("", include("frontend.urls")),
