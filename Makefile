@@ -14,6 +14,7 @@ export PYTHONUNBUFFERED := 1
 SYSTEM_PACKAGES := \
 	/usr/bin/storescu:dcmtk \
 	/usr/bin/dcm2pnm:dcmtk \
+	/usr/bin/openssl:openssl \
 	/usr/sbin/Orthanc:orthanc \
 	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb \
 	/usr/bin/chromium:chromium \

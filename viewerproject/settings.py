@@ -338,3 +338,10 @@ CONTENT_SECURITY_POLICY = {
 # months to undo, so it stays the operator's explicit choice (SECURE_HSTS_PRELOAD=true);
 # this one check is silenced and no other.
 SILENCED_SYSTEM_CHECKS = [] if not PRODUCTION or SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# DICOM TLS (studies.pacs.tls): a second listener on the registered port 2762, TLS 1.2+,
+# client certificates verified against DICOM_TLS_CA_FILE. Off unless a certificate is set.
+DICOM_TLS_PORT = env_int("DICOM_TLS_PORT", 2762, minimum=1)
+DICOM_TLS_CERT_FILE = env_str("DICOM_TLS_CERT_FILE")
+DICOM_TLS_KEY_FILE = env_str("DICOM_TLS_KEY_FILE")
+DICOM_TLS_CA_FILE = env_str("DICOM_TLS_CA_FILE")

@@ -191,7 +191,11 @@ class Listener:
     """The SCP on (host, port); port 0 picks a free port (see ``.port``)."""
 
     def __init__(
-        self, host: str | None = None, port: int | None = None, ae_title: str | None = None
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        ae_title: str | None = None,
+        ssl_context=None,  # studies.pacs.tls: DICOM over TLS with client certificates
     ) -> None:
         self.ae = application_entity(ae_title)
         address = (
@@ -199,7 +203,7 @@ class Listener:
             settings.DICOM_PORT if port is None else port,
         )
         self.server = self.ae.make_server(
-            address, evt_handlers=HANDLERS, server_class=_NoDelayServer
+            address, evt_handlers=HANDLERS, server_class=_NoDelayServer, ssl_context=ssl_context
         )
         self.ae._servers.append(self.server)  # so server.shutdown() can deregister it
         self._thread: threading.Thread | None = None
