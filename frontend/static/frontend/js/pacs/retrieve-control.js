@@ -32,6 +32,7 @@ export class RetrieveControl {
   #jobId = null;
   #watcher;
   #onJob;
+  #hasLocal = false;
 
   /**
    * @param {import('./pacs-client.js').PacsClient} client
@@ -119,6 +120,7 @@ export class RetrieveControl {
    */
   markLocal(state) {
     if (state === 'none') return;
+    this.#hasLocal = true;
     this.#open.hidden = false;
     if (state === 'all') {
       this.#button.textContent = 'Retrieve again';
@@ -157,7 +159,7 @@ export class RetrieveControl {
     this.#text.title = job.state === 'failed' ? '' : job.error || '';
     this.#cancel.hidden = !view.active;
     this.#cancel.disabled = view.active && job.cancel_requested;
-    this.#open.hidden = !view.openable;
+    this.#open.hidden = !(view.openable || this.#hasLocal);
     // Running or queued: one click is enough. Ended: another click starts again
     // (a resumed retrieve fetches only what is still missing).
     this.#button.hidden = view.active || (job.state === 'done' && !job.failed);
