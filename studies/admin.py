@@ -248,5 +248,5 @@ class QuarantinedFileAdmin(ReadOnlyDicomAdmin):
         )
 
 
-from studies.pacs import admin as pacs_admin  # noqa: E402,F401  (registers its models)
 from studies.audit import admin as audit_admin  # noqa: E402,F401  (EMR launch, audit trail)
+from studies.pacs import admin as pacs_admin  # noqa: E402,F401  (registers its models)
