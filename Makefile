@@ -10,6 +10,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONUNBUFFERED := 1
 
+# PostgreSQL's binaries live under its major version (/usr/lib/postgresql/15/bin on bookworm).
+PG_INITDB := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/initdb))),/usr/lib/postgresql/missing/bin/initdb)
 # Debian packages: command or file that proves each is there -> package name.
 SYSTEM_PACKAGES := \
 	/usr/bin/storescu:dcmtk \
@@ -18,9 +20,12 @@ SYSTEM_PACKAGES := \
 	/usr/sbin/Orthanc:orthanc \
 	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb \
 	/usr/bin/chromium:chromium \
-	/usr/bin/node:nodejs
+	/usr/bin/node:nodejs \
+	$(PG_INITDB):postgresql \
+	/usr/bin/redis-server:redis-server \
+	/usr/sbin/nginx:nginx
 
-.PHONY: run test bench lint format system-deps venv migrate clean
+.PHONY: run run-scaled test bench load lint format system-deps venv migrate clean
 
 venv: $(VENV)/.installed
 
@@ -63,9 +68,24 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two passes: the embedded default (SQLite, in-memory channel layer), then the whole suite again
+# on PostgreSQL + Redis (a temp cluster and server, started and stopped by tests.services),
+# with the scale-out fault tests (marked scaleout), which start their own deployment.
 test: venv system-deps lint
-	REQUIRE_PEERS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
+	REQUIRE_PEERS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m "not scaleout"
+	REQUIRE_PEERS=1 $(BIN)/python -m tests.services run -- \
+		$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 	node --test tests/js/
+
+# PostgreSQL, Redis, nginx on $(PORT) over two Daphne processes, the DICOM listener and two
+# retrieve workers, all on 127.0.0.1, state kept in var/scaled (Ctrl-C stops everything).
+run-scaled: venv system-deps
+	$(BIN)/python -m tests.services scaled --port $(PORT)
+
+# Simulated viewers and C-STORE senders against a private scale-out deployment; bounded in
+# time and count, loopback only. LOAD_ARGS="--viewers 40 --duration 120" to change it.
+load: venv system-deps
+	$(BIN)/python -m tests.load $(LOAD_ARGS)
 
 bench: venv system-deps
 	$(BIN)/python -m tests.bench
