@@ -225,6 +225,8 @@ def main(argv: list[str]) -> int:
             f"{per_study:.1f} MiB (ASGI {_asgi_total(idle)} -> {_asgi_total(warmed)} MiB)"
         )
 
+        load_before = os.getloadavg()
+        cpu_before = memory.cpu(groups)
         sampler = MemorySampler(groups)
         sampler.start()
         now = time.monotonic()
@@ -261,7 +263,18 @@ def main(argv: list[str]) -> int:
             sender.join(timeout=60)
         sampler.stop_event.set()
         sampler.join(timeout=10)
+        cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in memory.cpu(groups).items()}
         report = _report(args, deployment, results, senders, sampler, studies, per_study)
+        report["cpu_seconds"] = {k: round(v, 1) for k, v in cpu_used.items()}
+        served = sum(len(r.frames) for r in results)
+        asgi_cpu = sum(v for k, v in cpu_used.items() if k.startswith("asgi-"))
+        # Warm-up frames are served too but not counted in `served`: an upper bound.
+        report["asgi_cpu_ms_per_frame"] = round(1000 * asgi_cpu / served, 1) if served else None
+        # The load generator shares the machine; other work on it shows here.
+        report["load_average_before_after"] = [
+            round(load_before[0], 2),
+            round(os.getloadavg()[0], 2),
+        ]
     except (ServiceError, LoginFailed) as exc:
         print(f"load: {exc}", file=sys.stderr)
         return 2
@@ -327,6 +340,7 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
         "memory_mib": {"start": start, "end": end, "peak": peak},
         "asgi_memory_mib": {"start": asgi_start, "end": asgi_end, "growth": round(growth, 3)},
         "memory_per_open_study_mib": round(per_study, 1),
+        "memory_per_viewed_slice_mib": round(per_study / args.slices, 2),
         "targets": {
             "p95_frame_latency": frame_stats["p95_ms"] <= args.p95_target_ms,
             "zero_errors": not view_errors and not store_errors and indexed == expected,

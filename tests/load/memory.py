@@ -1,4 +1,4 @@
-"""Memory of the deployment's processes, read from /proc.
+"""Memory and CPU time of the deployment's processes, read from /proc.
 
 Each service runs in its own process group (tests/services/processes.py), so a service's
 memory is the sum over its group: a Daphne process and its decode workers, PostgreSQL's
@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, process group) of every process."""
+    table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -21,11 +22,27 @@ def _group_members(pgid: int) -> list[int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        # Fields after the command name (which may contain spaces) start after ") ".
+        # Fields after the command name (which may contain spaces and parentheses).
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid:  # field 5 of stat: process group
-            members.append(int(entry))
-    return members
+        table[int(entry)] = (int(fields[1]), int(fields[2]))  # stat fields 4, 5
+    return table
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The service's process group plus every descendant of its leader: PostgreSQL's
+    backends call setsid() and so leave the group, but stay the postmaster's children."""
+    table = _processes()
+    members = {pid for pid, (_, group) in table.items() if group == pgid}
+    if pgid in table:
+        members.add(pgid)
+    grown = True
+    while grown:
+        grown = False
+        for pid, (parent, _) in table.items():
+            if parent in members and pid not in members:
+                members.add(pid)
+                grown = True
+    return sorted(members)
 
 
 def _pss_kib(pid: int) -> int:
@@ -49,6 +66,25 @@ def group_mib(pgid: int | None) -> float:
     if pgid is None:
         return 0.0
     return sum(_pss_kib(pid) for pid in _group_members(pgid)) / 1024
+
+
+def group_cpu_seconds(pgid: int | None) -> float:
+    """User + system CPU time used so far by the live members of a process group."""
+    if pgid is None:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _group_members(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # stat fields 14, 15: utime, stime
+    return total / ticks
+
+
+def cpu(services: dict[str, int | None]) -> dict[str, float]:
+    return {name: group_cpu_seconds(pgid) for name, pgid in services.items()}
 
 
 def snapshot(services: dict[str, int | None]) -> dict[str, float]:
