@@ -5,6 +5,7 @@ page leads to it. What the viewer does in a browser is tests/test_viewer_browser
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -77,3 +78,12 @@ def test_study_list_and_detail_link_to_the_viewer(clinician_client, study):
     detail = clinician_client.get(reverse("frontend:study-detail", args=[study])).content.decode()
     assert f'href="{viewer_url(study)}"' in detail
     assert f'href="{viewer_url(study)}?series={SERIES_UID}"' in detail
+
+
+def test_viewer_preloads_every_module_so_the_browser_fetches_them_at_once(clinician_client, study):
+    html = clinician_client.get(viewer_url(study)).content.decode()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', html))
+    viewer_modules = set(Path(finders.find("frontend/js/viewer")).glob("*.js"))
+    assert len(viewer_modules) > 10
+    for module in viewer_modules:
+        assert f"/static/frontend/js/viewer/{module.name}" in preloaded

@@ -8,9 +8,14 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "viewerproject.settings")
 
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
+# Static files are answered here, before Django's middleware, and asynchronously; a sync-only
+# static middleware (WhiteNoise) forced a sync/async switch into every request instead.
+http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -21,7 +26,7 @@ from viewerproject.websocket_session import SessionTimeoutMiddleware  # noqa: E4
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(SessionTimeoutMiddleware(URLRouter(websocket_urlpatterns)))
         ),

@@ -64,7 +64,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -117,6 +116,10 @@ else:
                 "timeout": 30,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # Kept open between requests: opening SQLite and setting its pragmas on every
+            # request was a measurable share of a small request's time.
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
             # A file (not :memory:) so threads and the live server see the same data.
             "TEST": {"NAME": str(VAR_DIR / "test-db.sqlite3")},
         }
@@ -192,10 +195,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "collected-static"
-# Serve straight from the app folders unless told otherwise, so tests and a fresh clone work
-# without collectstatic. No hashed file names: ES modules import each other by relative URL.
-WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# The ASGI app serves /static/ itself (from the app folders, no collectstatic needed, no
+# hashed names since ES modules import each other by relative URL). Turn it off where the
+# reverse proxy serves STATIC_ROOT after `collectstatic`.
+SERVE_STATIC = env_bool("SERVE_STATIC", True)
 
 # --- Archive --------------------------------------------------------------------------------
 # Where DICOM bytes live; only studies.storage decides the paths below these roots.
