@@ -7,6 +7,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBad
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from studies import audit
 from studies.access import visible_studies
 from studies.export.media import study_zip
 from studies.roles import Capability, require_capability
@@ -21,6 +22,7 @@ def study_export(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
     if retain and not anonymise:
         return HttpResponseBadRequest("retain_dates applies to a de-identified export only")
     archive = study_zip(study, anonymise=anonymise, retain_full_dates=retain)
+    audit.record(audit.Kind.EXPORT, request=request, study_uid=study_instance_uid, detail="zip")
     # The file name is ours, never DICOM text; served as a download the browser won't sniff.
     name = f"study-{study.pk}{'-deidentified' if anonymise else ''}.zip"
     response = FileResponse(

@@ -123,3 +123,14 @@ def test_audit_messages_go_to_syslog_when_configured(monkeypatch, db):
     assert datagram.startswith(b"<85>1 ")
     xml = datagram[datagram.index(b"<?xml") :]
     assert parse(xml).find("EventIdentification/EventID").get("csd-code") == "110106"
+
+
+def test_a_study_export_is_recorded(clinician_client, studies):
+    response = clinician_client.get(f"/export/studies/{STUDY_A}.zip")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(kind=Kind.EXPORT)
+    assert (event.who, event.study_instance_uid, event.patient_id) == (
+        "clinician",
+        STUDY_A,
+        "12345",
+    )
