@@ -108,3 +108,35 @@ def test_trusted_certificate_does_not_bypass_the_ae_allow_list(tls_listener, pki
     result = dcmtk("echoscu", *tls_client(pki), "-aet", "STRANGER", "-aec", AET,
                    "127.0.0.1", tls_listener.port)  # fmt: skip
     assert result.returncode != 0
+
+
+def test_dicom_listener_command_serves_tls_beside_plain_when_a_certificate_is_set(
+    transactional_db, pki
+):
+    import signal
+
+    from tests.pacs.conftest import manage_command, process_env, wait_for
+    from tests.peers.ports import free_port, port_is_open
+
+    KnownSender.objects.create(ae_title="STORESCU")
+    plain_port, tls_port = free_port(), free_port()
+    process = subprocess.Popen(
+        manage_command("dicom_listener", "--bind", "127.0.0.1", "--port", str(plain_port),
+                       "--tls-port", str(tls_port)),
+        cwd=Path(__file__).resolve().parents[2],
+        env=process_env(DICOM_TLS_CERT_FILE=str(pki / "server.crt"),
+                        DICOM_TLS_KEY_FILE=str(pki / "server.key"),
+                        DICOM_TLS_CA_FILE=str(pki / "ca.crt")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: port_is_open(tls_port) or process.poll() is not None, 30, "TLS port")
+        secured = dcmtk("echoscu", *tls_client(pki), "-aet", "STORESCU", "-aec", AET,
+                        "127.0.0.1", tls_port)  # fmt: skip
+        plain = dcmtk("echoscu", "-aet", "STORESCU", "-aec", AET, "127.0.0.1", plain_port)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert secured.returncode == 0, secured.stdout + secured.stderr
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert f"127.0.0.1:{tls_port} (TLS, client certificates required)" in out, out + err
