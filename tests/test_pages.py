@@ -76,6 +76,19 @@ def test_detail_leaves_a_named_place_for_the_viewer(clinician_client, study_with
     )
 
 
+def test_detail_offers_the_study_export_downloads_that_work(
+    clinician_client, study_with_two_series
+):
+    uid = study_with_two_series
+    html = clinician_client.get(reverse("frontend:study-detail", args=[uid])).content.decode()
+    links = re.findall(r'href="([^"]*/export/studies/[^"]+)"', html)
+    assert len(links) == 3
+    for link in links:
+        response = clinician_client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200, link
+        assert response["Content-Disposition"].startswith("attachment")
+
+
 def test_detail_query_count_does_not_grow_with_series(
     clinician_client, study_with_two_series, django_assert_num_queries
 ):
