@@ -67,9 +67,10 @@ def study_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_GET
-@login_required
-def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
+def _visible_study(request: HttpRequest, study_instance_uid: str) -> Study | HttpResponse:
+    """The study with its patient, or the page that says why not: 400 for a malformed UID,
+    403 for a study outside a launched session's link, else 404. The same rule as the
+    socket's and DICOMweb's (studies.access): a study the user may not open does not exist."""
     if not is_valid_uid(study_instance_uid):
         # PS3.5 9.1: digits and dots, no leading zeros, at most 64 characters.
         return render(
@@ -84,8 +85,17 @@ def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
         .filter(study_instance_uid=study_instance_uid)
         .first()
     )
-    if study is None:  # 403 for a study outside a launched session's link, else 404
+    if study is None:
         return launch_views.not_visible(request, study_instance_uid)
+    return study
+
+
+@require_GET
+@login_required
+def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
+    study = _visible_study(request, study_instance_uid)
+    if isinstance(study, HttpResponse):
+        return study
     series = study.series.order_by("series_number", "pk")
     return render(request, "frontend/study_detail.html", {"study": study, "series": series})
 
@@ -95,22 +105,9 @@ def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
 def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
     """The image viewer page. It carries only the study UID and where the websocket and the
     DICOMweb thumbnails are; everything else arrives over the socket (PROTOCOL.md)."""
-    if not is_valid_uid(study_instance_uid):
-        return render(
-            request,
-            "frontend/bad_request.html",
-            {"message": "That is not a valid Study Instance UID."},
-            status=400,
-        )
-    # The same rule as the socket's: a study the user may not open does not exist for them.
-    study = (
-        visible_studies(request.user)
-        .select_related("patient")
-        .filter(study_instance_uid=study_instance_uid)
-        .first()
-    )
-    if study is None:  # 403 for a study outside a launched session's link, else 404
-        return launch_views.not_visible(request, study_instance_uid)
+    study = _visible_study(request, study_instance_uid)
+    if isinstance(study, HttpResponse):
+        return study
     audit.record(
         audit.Kind.STUDY_OPENED,
         request=request,

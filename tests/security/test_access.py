@@ -63,6 +63,7 @@ def test_the_route_walk_covers_every_surface():
         assert any(path.startswith(prefix) for path in paths), prefix
 
 
+@pytest.mark.django_db(transaction=True)  # the session and auth layers may touch the database
 async def test_anonymous_socket_is_refused():
     socket = await communicator(None)
     connected, _ = await socket.connect()
