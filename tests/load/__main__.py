@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from tests.load import memory
 from tests.load.client import LoginFailed, Socket, ViewError, login, series_instances
+from tests.load.reader import Pace, run_reader
 from tests.load.senders import CALLING_AE, Sender, seed_studies
 from tests.load.stats import summary_ms
 from tests.services.processes import REGISTRY, ServiceError
@@ -155,19 +156,39 @@ def _asgi_total(snapshot: dict[str, float]) -> float:
 
 
 async def load_phase(args, deployment, cookies, studies, deadline, measure_from):
-    tasks = [
-        run_viewer(
-            number,
-            deployment,
-            cookies[number],
-            studies[number % len(studies)].study_uid,
-            args.fps,
-            args.window_every,
-            measure_from,
-            deadline,
+    if args.closed_loop:
+        tasks = [
+            run_viewer(
+                number,
+                deployment,
+                cookies[number],
+                studies[number % len(studies)].study_uid,
+                args.fps,
+                args.window_every,
+                measure_from,
+                deadline,
+            )
+            for number in range(args.viewers)
+        ]
+    else:
+        pace = Pace(
+            fps=args.fps,
+            burst=(args.burst[0], args.burst[1]),
+            pause=(args.pause[0], args.pause[1]),
         )
-        for number in range(args.viewers)
-    ]
+        tasks = [
+            run_reader(
+                deployment.ws_url,
+                deployment.base_url,
+                cookies[number],
+                studies[number % len(studies)].study_uid,
+                pace,
+                number,
+                measure_from,
+                deadline,
+            )
+            for number in range(args.viewers)
+        ]
     return await asyncio.gather(*tasks)
 
 
@@ -178,8 +199,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--store-rate", type=float, default=4.0, help="instances/s per sender")
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured seconds first")
-    parser.add_argument("--fps", type=float, default=10.0, help="frames/s each viewer asks")
-    parser.add_argument("--window-every", type=int, default=8)
+    parser.add_argument("--fps", type=float, default=10.0, help="scroll steps/s in a burst")
+    parser.add_argument("--burst", type=int, nargs=2, default=[6, 20], metavar=("MIN", "MAX"))
+    parser.add_argument("--pause", type=float, nargs=2, default=[0.5, 2.5], metavar=("MIN", "MAX"))
+    parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="each viewer waits for a whole frame before the next, at up to --fps, no pauses",
+    )
+    parser.add_argument("--window-every", type=int, default=8, help="closed loop only")
     parser.add_argument("--studies", type=int, default=4)
     parser.add_argument("--slices", type=int, default=48)
     parser.add_argument("--size", type=int, default=512)
@@ -190,11 +218,19 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--keep", action="store_true", help="keep the deployment's directory")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="setting for every server process (e.g. IMAGING_WORKERS=2); repeatable",
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.viewers <= 200 and 0 <= args.senders <= 20 and args.duration <= 1800):
         parser.error("bounded on purpose: 1-200 viewers, 0-20 senders, at most 1800 s")
 
-    deployment = Deployment(asgi_servers=args.asgi_servers, show_upstream=True)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    deployment = Deployment(asgi_servers=args.asgi_servers, show_upstream=True, env=extra_env)
     sampler: MemorySampler | None = None
     stop_senders = threading.Event()
     try:
@@ -248,7 +284,9 @@ def main(argv: list[str]) -> int:
         for sender in senders:
             sender.start()
         print(
-            f"{args.viewers} viewers at up to {args.fps:g} frames/s and {args.senders} "
+            f"{args.viewers} viewers scrolling at {args.fps:g} slices/s "
+            f"({'closed loop' if args.closed_loop else 'in bursts, with pauses'}) and "
+            f"{args.senders} "
             f"C-STORE senders at {args.store_rate:g}/s for {args.warmup:g} + "
             f"{args.duration:g} s"
         )
@@ -266,7 +304,7 @@ def main(argv: list[str]) -> int:
         cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in memory.cpu(groups).items()}
         report = _report(args, deployment, results, senders, sampler, studies, per_study)
         report["cpu_seconds"] = {k: round(v, 1) for k, v in cpu_used.items()}
-        served = sum(len(r.frames) for r in results)
+        served = sum(1 for r in results for t in r.frames if t != float("inf"))
         asgi_cpu = sum(v for k, v in cpu_used.items() if k.startswith("asgi-"))
         # Warm-up frames are served too but not counted in `served`: an upper bound.
         report["asgi_cpu_ms_per_frame"] = round(1000 * asgi_cpu / served, 1) if served else None
@@ -319,12 +357,19 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
     upstreams = sorted({r.upstream for r in results if r.upstream})
     return {
         "viewers": args.viewers,
+        "mode": "closed loop" if args.closed_loop else "reader (browser-like, latest wins)",
+        "scroll_fps": args.fps,
+        "burst_slices": args.burst,
+        "pause_s": args.pause,
+        "env": dict(item.split("=", 1) for item in args.env),
         "asgi_servers": args.asgi_servers,
         "upstreams_used": upstreams,
         "duration_s": args.duration,
         "frame_latency": frame_stats,
         "preview_latency": summary_ms(previews),
-        "frames_per_second": round(len(frames) / args.duration, 1),
+        "views": sum(getattr(r, "views", 0) or len(r.frames) for r in results),
+        "frames_missed": sum(1 for t in frames if t == float("inf")),
+        "frames_per_second": round(sum(1 for t in frames if t != float("inf")) / args.duration, 1),
         "view_errors": len(view_errors),
         "view_error_examples": view_errors[:5],
         "instance_stored_events": sum(r.events for r in results),
