@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import sys
 import threading
 import time
@@ -151,6 +152,11 @@ def _groups(deployment: Deployment) -> dict[str, int | None]:
     return groups
 
 
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _asgi_total(snapshot: dict[str, float]) -> float:
     return round(sum(v for k, v in snapshot.items() if k.startswith("asgi-")), 1)
 
@@ -263,6 +269,7 @@ def main(argv: list[str]) -> int:
 
         load_before = os.getloadavg()
         cpu_before = memory.cpu(groups)
+        own_before = _own_cpu()
         sampler = MemorySampler(groups)
         sampler.start()
         now = time.monotonic()
@@ -304,6 +311,8 @@ def main(argv: list[str]) -> int:
         cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in memory.cpu(groups).items()}
         report = _report(args, deployment, results, senders, sampler, studies, per_study)
         report["cpu_seconds"] = {k: round(v, 1) for k, v in cpu_used.items()}
+        # This process (viewers and senders) shares the two cores with the servers.
+        report["cpu_seconds"]["load_generator"] = round(_own_cpu() - own_before, 1)
         served = sum(1 for r in results for t in r.frames if t != float("inf"))
         asgi_cpu = sum(v for k, v in cpu_used.items() if k.startswith("asgi-"))
         # Warm-up frames are served too but not counted in `served`: an upper bound.
