@@ -15,5 +15,6 @@ urlpatterns = [
     path(
         "studies/<str:study_uid>/reports/key-images", views.save_key_images, name="save-key-images"
     ),
+    path("studies/<str:study_uid>/reports/saved.json", views.saved, name="saved"),
     path("studies/<str:study_uid>/reports/<str:sop_uid>/", views.report_detail, name="detail"),
 ]

@@ -2,6 +2,8 @@
 
 GET  /studies/<study>/reports/                 the study's SR and KOS instances
 GET  /studies/<study>/reports/<sop>/           one report: content tree, measurements, images
+GET  /studies/<study>/reports/saved.json       the newest saved measurements and key images,
+                                               as the viewer draws them (``restoring``)
 POST /studies/<study>/reports/measurements     JSON ``{"measurements": [...], "send_to": node?}``
 POST /studies/<study>/reports/key-images       JSON ``{"instances": [...], "note", "send_to"?}``
 Both POSTs answer 201 ``{"sop_instance_uid", "url", "sent_to"}``; 400 with ``error`` otherwise.
@@ -24,7 +26,7 @@ from studies.access import visible_studies
 from studies.models import Instance, PacsNode, Study
 from studies.pacs import scu
 from studies.rendering import instance_path
-from studies.reports import SR_SOP_CLASSES, reading, sending, writing
+from studies.reports import SR_SOP_CLASSES, reading, restoring, sending, writing
 
 
 def _study(request: HttpRequest, study_uid: str) -> Study:
@@ -109,6 +111,33 @@ def report_detail(request: HttpRequest, study_uid: str, sop_uid: str) -> HttpRes
             "images": images,
         },
     )
+
+
+@require_GET
+def saved(request: HttpRequest, study_uid: str) -> JsonResponse:
+    """What the viewer shows again on reopening: ``{"report": {sop_instance_uid, url,
+    saved_at} | null, "measurements": [{instance, frame, shape, measurement}], "key_images":
+    {"sop_instance_uid", "instances": [...]}}``."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in first"}, status=401)
+    if not visible_studies(request.user).filter(study_instance_uid=study_uid).exists():
+        return JsonResponse({"error": "no such study that you may see"}, status=404)
+    report = restoring.latest_measurements(study_uid)
+    kos, key_images = restoring.latest_key_images(study_uid)
+    answer = {
+        "report": {
+            "sop_instance_uid": report.sop_instance_uid,
+            "url": reverse("reports:detail", args=[study_uid, report.sop_instance_uid]),
+            "saved_at": report.received_at,
+        }
+        if report.sop_instance_uid
+        else None,
+        "measurements": report.measurements,
+        "key_images": {"sop_instance_uid": kos, "instances": key_images},
+    }
+    response = JsonResponse(answer)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _body(request: HttpRequest) -> dict:

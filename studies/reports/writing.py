@@ -192,12 +192,16 @@ def measurement_report(study_uid: str, items: list[dict], user) -> Saved:
         frame = int(_number(item.get("frame") or 0, "frame")) + 1
         frames = [frame] if int(getattr(source, "NumberOfFrames", 1) or 1) > 1 else None
         graphic_type, data = _points(item["shape"])
-        region = hd.sr.ImageRegion(
-            graphic_type=graphic_type,
-            graphic_data=data,
-            source_image=hd.sr.SourceImageForRegion.from_source_image(
+        try:
+            source_image = hd.sr.SourceImageForRegion.from_source_image(
                 source, referenced_frame_numbers=frames
-            ),
+            )
+        except TypeError:
+            # A single-frame IOD (e.g. CT Image, PS3.3 A.3) may not name frames even when
+            # the file carries Number of Frames; the image itself is the reference.
+            source_image = hd.sr.SourceImageForRegion.from_source_image(source)
+        region = hd.sr.ImageRegion(
+            graphic_type=graphic_type, graphic_data=data, source_image=source_image
         )
         groups.append(
             hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
