@@ -58,7 +58,13 @@ def _shape(graphic_type: str, flat: list[float]) -> dict | None:
         xs, ys = {p[0] for p in points}, {p[1] for p in points}
         if len(xs) == 2 and len(ys) == 2:  # an image-aligned box, as ``writing`` makes it
             x, y = min(xs), min(ys)
-            return {"kind": "rectangle", "x": x, "y": y, "width": max(xs) - x, "height": max(ys) - y}
+            return {
+                "kind": "rectangle",
+                "x": x,
+                "y": y,
+                "width": max(xs) - x,
+                "height": max(ys) - y,
+            }
     return None
 
 
@@ -135,9 +141,7 @@ def latest_measurements(study_uid: str) -> SavedReport:
         tree = _tree(instance)
         found = measurements_of(tree) if tree is not None else []
         if found:
-            return SavedReport(
-                instance.sop_instance_uid, instance.received_at.isoformat(), found
-            )
+            return SavedReport(instance.sop_instance_uid, instance.received_at.isoformat(), found)
     return SavedReport()
 
 

@@ -24,18 +24,18 @@ def saved(client, study: str = STUDY):
     return response.json()
 
 
-def every_shape(images: list[str]) -> list[dict]:
+def every_shape(uids: list[str]) -> list[dict]:
     """One of each shape the viewer draws, with the values its server answer carries."""
     return [
-        *line_and_roi(images),
+        *line_and_roi(uids),
         {
-            "instance": images[0],
+            "instance": uids[0],
             "frame": 0,
             "shape": {"kind": "angle", "points": [[1, 1], [5, 5], [9, 1]]},
             "measurement": {"kind": "angle", "degrees": 90.0},
         },
         {
-            "instance": images[1],
+            "instance": uids[1],
             "frame": 0,
             "shape": {"kind": "rectangle", "x": 1.5, "y": 2, "width": 4, "height": 3.25},
             "measurement": {"kind": "rectangle", "area_px": 13, "mean": -2.5, "sd": 1, "unit": ""},
@@ -43,7 +43,7 @@ def every_shape(images: list[str]) -> list[dict]:
     ]
 
 
-def test_a_study_without_reports_has_nothing_saved(clinician_client, images):
+def test_a_study_without_reports_has_nothing_saved(clinician_client, images):  # noqa: F811
     assert saved(clinician_client) == {
         "report": None,
         "measurements": [],
@@ -52,7 +52,8 @@ def test_a_study_without_reports_has_nothing_saved(clinician_client, images):
 
 
 def test_saved_measurements_come_back_with_their_shapes_images_and_values(
-    clinician_client, images
+    clinician_client,
+    images,  # noqa: F811
 ):
     sent = every_shape(images)
     uid = post(clinician_client, "save-measurements", {"measurements": sent}).json()[
@@ -79,7 +80,8 @@ def test_saved_measurements_come_back_with_their_shapes_images_and_values(
 
 
 def test_the_newest_report_wins_and_key_images_come_from_the_newest_kos(
-    clinician_client, images
+    clinician_client,
+    images,  # noqa: F811
 ):
     post(clinician_client, "save-measurements", {"measurements": every_shape(images)})
     newest = post(clinician_client, "save-measurements", {"measurements": line_and_roi(images)[:1]})
@@ -129,7 +131,7 @@ def test_a_frame_number_on_a_single_frame_iod_is_dropped_not_a_crash(clinician_c
     assert (back["instance"], back["frame"]) == (uid, 0)
 
 
-def test_saved_measurements_of_an_unknown_or_hidden_study_are_not_found(client, images):
+def test_saved_measurements_of_an_unknown_or_hidden_study_are_not_found(client, images):  # noqa: F811
     assert client.get(reverse("reports:saved", args=[STUDY])).status_code == 401
     from django.contrib.auth.models import User
 
