@@ -133,7 +133,10 @@ def test_a_launched_session_gets_403_out_of_scope_for_another_study(client, inte
 
 def test_a_launched_session_lists_only_its_studies(client, integration, studies):
     client.get(signed_link(studyUID=STUDY_A))
-    page = client.get(reverse("frontend:study-list")).content.decode()
+    # The study list of a launched session is its launch page (studies.launch.scope).
+    response = client.get(reverse("frontend:study-list"), follow=True)
+    assert response.redirect_chain == [(reverse("launch:session"), 302)]
+    page = response.content.decode()
     assert STUDY_A in page and STUDY_B not in page and STUDY_C not in page
 
 
