@@ -19,7 +19,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from studies import audit, events
-from studies.access import can_view_study
 from studies.imaging.errors import (
     DecodeError,
     ImageTooLarge,
@@ -31,13 +30,16 @@ from studies.imaging.errors import (
 )
 from studies.rendering import get_renderer
 
-from . import lookup, protocol
+from . import protocol
+from .access_cache import AccessCache
+from .lookup import Target
 from .measurements import measure
 from .outbox import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES, Outbox, OutboxOverflow
-from .progressive import Session, stream_view
+from .progressive import PrefetchLane, Session, stream_view
 from .protocol import Code, ProtocolError
+from .reads import read_async
 from .scheduler import RenderSlots, Viewports, render_pool
-from .study_outline import load_study_outline
+from .study_outline import load_study
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
     render_slots = 2  # render threads one socket may occupy at a time
     max_pending = 32  # frame_info / measure / open_study requests in flight
     max_open_studies = 16
+    # How long a confirmed right to see a study is trusted before it is checked again
+    # (access_cache: the trade-off is explained there and in PROTOCOL.md).
+    access_recheck_seconds = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,6 +65,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self._sender: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._studies: set[str] = set()
+        self._lanes: dict[int, PrefetchLane] = {}
 
     # ------------------------------------------------------------------- lifecycle
 
@@ -75,12 +81,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             max_messages=self.send_buffer_messages,
         )
         self.viewports = Viewports(self.outbox.supersede)
+        self.access = AccessCache(user, recheck_seconds=self.access_recheck_seconds)
         self.session = Session(
             renderer=get_renderer(),
             slots=RenderSlots(render_pool(settings.IMAGING_WORKERS), self.render_slots),
             outbox=self.outbox,
-            find_target=database_sync_to_async(lambda uid: lookup.find_target(user, uid)),
-            find_targets=database_sync_to_async(lambda uids: lookup.find_targets(user, uids)),
+            find_target=self.access.target,
+            find_targets=self.access.targets,
         )
         await self.accept()
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
@@ -99,6 +106,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
     async def _stop(self) -> None:
         if self.viewports is not None:
             await self.viewports.close()
+        for lane in self._lanes.values():
+            await lane.close()
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
@@ -145,6 +154,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             case protocol.Cancel():
                 assert self.viewports is not None
                 self.viewports.cancel(request.viewport)
+                if request.viewport in self._lanes:
+                    self._lanes[request.viewport].stop()
             case protocol.OpenStudy():
                 self._spawn(request.request, self._open_study(request))
             case protocol.FrameInfoRequest():
@@ -154,7 +165,10 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
     async def _view(self, view: protocol.View, generation: int, arrived: float) -> None:
         try:
-            await stream_view(self.session, view, generation, arrived)
+            lane = self._lanes.get(view.viewport)
+            if lane is None:
+                lane = self._lanes[view.viewport] = PrefetchLane(self.session, view.viewport)
+            await stream_view(self.session, view, generation, arrived, lane)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -163,7 +177,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
     async def _open_study(self, request: protocol.OpenStudy) -> None:
         uid = request.study
-        if not await database_sync_to_async(can_view_study)(self.user, uid):
+        if not await self.access.check_study(uid):
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
         if uid not in self._studies:
             if len(self._studies) >= self.max_open_studies:
@@ -176,10 +190,16 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups.append(group)  # the base class leaves the groups on disconnect
             self._studies.add(uid)
-        outline = await database_sync_to_async(_outline_text)(self.user, uid, request.request)
-        if outline is None:
+        checked_at = self.access.now()
+        loaded = await read_async(_outline_text)(self.user, uid, request.request)
+        if loaded is None:
+            self.access.forget_checks()
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
+        outline, targets = loaded
         self.outbox.put_text(outline)  # type: ignore[union-attr]
+        # The outline read every instance of the study, access included: the views that
+        # follow find their files in memory.
+        self.access.remember(targets, checked_at)
         await database_sync_to_async(audit.record)(
             audit.Kind.IMAGE_SESSION, request=self.scope, user=self.user, study_uid=uid
         )
@@ -255,14 +275,18 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             asyncio.get_running_loop().create_task(self.close(code=CLOSE_NOT_READING))
 
 
-def _outline_text(user: Any, study_uid: str, request: int | None) -> str | None:
-    """The ``study`` message as JSON text, built in the database thread (it can be large)."""
-    outline = load_study_outline(user, study_uid)
-    if outline is None:
+def _outline_text(
+    user: Any, study_uid: str, request: int | None
+) -> tuple[str, list[Target]] | None:
+    """The ``study`` message as JSON text, built in a read thread (it can be large), and the
+    lookup facts of the study's instances."""
+    loaded = load_study(user, study_uid)
+    if loaded is None:
         return None
+    outline, targets = loaded
     if request is not None:
         outline["request"] = request
-    return protocol.dumps(outline)
+    return protocol.dumps(outline), targets
 
 
 def _as_protocol_error(

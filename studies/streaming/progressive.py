@@ -1,14 +1,23 @@
-"""One ``view`` answered progressively: preview, tiles centre-out, prefetch, lossless, done.
+"""One ``view`` answered progressively: preview, tiles centre-out, lossless, done; and the
+viewport's prefetch lane beside it.
 
 Each step renders in a render thread (``RenderSlots``) and queues its message in the socket's
 outbox tagged with the viewport's generation. When a newer ``view`` arrives the task running
 here is cancelled and its queued messages dropped; nothing below needs to check for that.
+
+Prefetched previews are different: a picture of a neighbouring frame is still worth having
+after the reader scrolled one slice on, and during a fast scroll every view is superseded
+within a frame or two, so prefetch items tied to their view were almost never sent. They
+run in a ``PrefetchLane`` per viewport, which a new view re-aims (its list replaces the
+items not yet rendered) instead of cancelling; only a change of the rendering settings
+(window, VOI, function, invert) or a ``cancel`` drops its work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +65,34 @@ class _Bitmap:
     height: int
 
 
-async def stream_view(session: Session, view: View, generation: int, arrived: float) -> None:
-    """Answer ``view``; raises ``ProtocolError`` or ``ImagingError`` for the error message."""
+async def stream_view(
+    session: Session,
+    view: View,
+    generation: int,
+    arrived: float,
+    lane: PrefetchLane | None = None,
+) -> None:
+    """Answer ``view``; raises ``ProtocolError`` or ``ImagingError`` for the error message.
+
+    ``lane`` (the viewport's prefetch lane) is re-aimed at the view's ``prefetch`` list; it
+    starts on it once this view's preview is on its way (or there is none to send).
+    """
+    if lane is not None:
+        lane.aim(view)
+    try:
+        await _stream_view(session, view, generation, arrived, lane)
+    finally:
+        if lane is not None:
+            lane.go(view.request)
+
+
+async def _stream_view(
+    session: Session,
+    view: View,
+    generation: int,
+    arrived: float,
+    lane: PrefetchLane | None,
+) -> None:
     target = await session.find_target(view.instance)
     if target is None:
         raise ProtocolError(Code.NOT_FOUND, f"no instance {view.instance} that you may view")
@@ -79,10 +114,15 @@ async def stream_view(session: Session, view: View, generation: int, arrived: fl
     sender = _Sender(session.outbox, view, generation)
     whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
 
-    preview = await session.slots.run(
-        _region, renderer, target.path, view.frame, view, whole, plan.preview_size, "jpeg"
-    )
-    await sender.pixels(Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, 0, whole, preview)
+    if lane is None or not lane.has_sent(view.instance, view.frame):
+        preview = await session.slots.run(
+            _region, renderer, target.path, view.frame, view, whole, plan.preview_size, "jpeg"
+        )
+        await sender.pixels(Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, 0, whole, preview)
+        if lane is not None:
+            lane.mark_sent(view.instance, view.frame)
+    if lane is not None:
+        lane.go(view.request)
 
     for tile in plan.tiles:
         bitmap = await session.slots.run(_tile, renderer, target.path, view.frame, view, tile)
@@ -90,7 +130,8 @@ async def stream_view(session: Session, view: View, generation: int, arrived: fl
 
     if view.diagnostic:
         await _lossless(session, sender, target, view, plan)
-    await _prefetch(session, sender, view)
+    if lane is None:
+        await _prefetch(session, sender, view)
     if not view.diagnostic:
         # Any newer request for this viewport has cancelled us by now: the view is idle.
         loop = asyncio.get_running_loop()
@@ -138,6 +179,138 @@ async def _prefetch(session: Session, sender: _Sender, view: View) -> None:
             log.info("prefetch of %s frame %d skipped: %s", uid, frame, error)
             continue
         await sender.pixels(Kind.PREFETCH, "jpeg", level, frame, item, whole, bitmap)
+
+
+# A viewport's lane tags its messages with this key in the outbox (viewports are 0-15), so a
+# new view of the viewport does not make them stale; a change of settings does.
+LANE_KEY = 1000
+# Previews remembered as sent, per viewport: below the browser's preview cache (240), so
+# what the server believes the browser holds it still holds.
+REMEMBER_SENT = 192
+
+
+class PrefetchLane:
+    """Whole-frame previews of a viewport's neighbours, one at a time, outliving views."""
+
+    def __init__(self, session: Session, viewport: int) -> None:
+        self._session = session
+        self._viewport = viewport
+        self._key = LANE_KEY + viewport
+        self._generation = 0
+        self._settings: tuple | None = None
+        self._items: deque[tuple[int, int, str, int]] = deque()  # request, item, uid, frame
+        self._sent: dict[tuple[str, int], None] = {}  # insertion-ordered set
+        self._view: View | None = None  # whose settings the previews are rendered with
+        self._gate: int | None = None  # request whose preview must leave first
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._rendering: tuple[str, int] | None = None
+
+    def aim(self, view: View) -> None:
+        """A new view: its list replaces what is left; other settings drop everything."""
+        settings = (view.window, view.voi, view.function, view.invert)
+        if settings != self._settings:
+            self._settings = settings
+            self._sent.clear()
+            self._generation += 1
+            self._session.outbox.supersede(self._key, self._generation)
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+            self._rendering = None
+        self._view = view
+        self._gate = view.request
+        skip = {(view.instance, view.frame), self._rendering}
+        self._items = deque(
+            (view.request, item, uid, frame)
+            for item, (uid, frame) in enumerate(view.prefetch)
+            if (uid, frame) not in self._sent and (uid, frame) not in skip
+        )
+        if self._items and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._run(self._generation))
+
+    def go(self, request: int) -> None:
+        """The view ``request`` has sent its preview (or will send none): prefetch may run."""
+        if self._gate == request:
+            self._gate = None
+            self._wake.set()
+
+    def has_sent(self, uid: str, frame: int) -> bool:
+        """Whether a whole-frame picture of it with these settings is sent or on its way."""
+        return (uid, frame) in self._sent or (uid, frame) == self._rendering
+
+    def mark_sent(self, uid: str, frame: int) -> None:
+        self._sent[(uid, frame)] = None
+        while len(self._sent) > REMEMBER_SENT:
+            del self._sent[next(iter(self._sent))]
+
+    def stop(self) -> None:
+        """``cancel`` or the socket closed: drop the lane's work and queued messages."""
+        self._items.clear()
+        self._settings = None
+        self._sent.clear()
+        self._rendering = None
+        self._generation += 1
+        self._session.outbox.supersede(self._key, self._generation)
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def close(self) -> None:
+        task = self._task
+        self.stop()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self, generation: int) -> None:
+        session = self._session
+        while self._items:
+            while self._gate is not None:
+                self._wake.clear()
+                await self._wake.wait()
+            if not self._items:
+                return
+            request, item, uid, frame = self._items.popleft()
+            if (uid, frame) in self._sent:
+                continue
+            view = self._view
+            assert view is not None
+            # One lookup for the rest of the list: nearly always answered from memory.
+            targets = await session.find_targets([uid] + [i[2] for i in self._items])
+            target = targets.get(uid)
+            if target is None or not target.rows or not target.columns or frame >= target.frames:
+                continue
+            whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
+            size, level = preview(target.rows, target.columns)
+            self._rendering = (uid, frame)
+            try:
+                bitmap = await session.slots.run(
+                    _region, session.renderer, target.path, frame, view, whole, size, "jpeg"
+                )
+            except ImagingError as error:
+                log.info("prefetch of %s frame %d skipped: %s", uid, frame, error)
+                self._rendering = None
+                continue
+            header = PixelHeader(
+                request=request,
+                viewport=self._viewport,
+                kind=Kind.PREFETCH,
+                encoding=ENCODINGS["jpeg"],
+                level=level,
+                frame=frame,
+                item=item,
+                x=whole.x,
+                y=whole.y,
+                width=whole.width,
+                height=whole.height,
+                bitmap_width=bitmap.width,
+                bitmap_height=bitmap.height,
+            )
+            message = pack_pixels(header, bitmap.data)
+            if not await session.outbox.put_pixels(message, self._key, generation):
+                return  # the settings changed while waiting for room
+            self.mark_sent(uid, frame)
+            self._rendering = None
 
 
 class _Sender:

@@ -14,6 +14,8 @@ from typing import Any
 from studies.access import visible_studies
 from studies.models import Instance, Series, Study
 
+from .lookup import Target, target_of
+
 # DICOM JSON keys (PS3.18 F.2): tag as eight hex digits.
 IMAGE_POSITION = "00200032"  # Image Position (Patient), PS3.3 C.7.6.2.1.1
 IMAGE_ORIENTATION = "00200037"  # Image Orientation (Patient), PS3.3 C.7.6.2.1.1
@@ -29,11 +31,18 @@ _INSTANCE_FIELDS = (
     "columns",
     "number_of_frames",
     "dicom_json",
+    "file_path",  # for the socket's access cache: the first view needs no lookup
 )
 
 
 def load_study_outline(user: Any, study_uid: str) -> dict[str, Any] | None:
     """The ``study`` message for ``study_uid``, or None if ``user`` cannot see such a study."""
+    loaded = load_study(user, study_uid)
+    return None if loaded is None else loaded[0]
+
+
+def load_study(user: Any, study_uid: str) -> tuple[dict[str, Any], list[Target]] | None:
+    """The ``study`` message and the lookup facts of its instances (same three queries)."""
     study = (
         visible_studies(user).select_related("patient").filter(study_instance_uid=study_uid).first()
     )
@@ -43,7 +52,12 @@ def load_study_outline(user: Any, study_uid: str) -> dict[str, Any] | None:
     by_series: dict[int, list[Instance]] = defaultdict(list)
     for instance in Instance.objects.filter(series__study=study).only(*_INSTANCE_FIELDS):
         by_series[instance.series_id].append(instance)
-    return study_message(study, series, by_series)
+    targets = [
+        target_of(instance, study.study_instance_uid)
+        for instances in by_series.values()
+        for instance in instances
+    ]
+    return study_message(study, series, by_series), targets
 
 
 def study_message(

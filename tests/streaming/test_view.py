@@ -145,7 +145,20 @@ async def test_diagnostic_quality_sends_the_renderers_lossless_png_without_waiti
     assert messages.index(lossless[0]) == len(messages) - 2  # then done
 
 
-async def test_prefetched_neighbours_arrive_as_previews_after_the_tiles(clinician, phantom_slices):
+async def prefetched_items(viewer, messages, count):
+    """The prefetch messages among ``messages``, then more until there are ``count``."""
+    found = of_kind(messages, Kind.PREFETCH)
+    while len(found) < count:
+        message = await viewer.receive()
+        messages.append(message)
+        if message.type == "prefetch":
+            found.append(message)
+    return found
+
+
+async def test_prefetched_neighbours_arrive_as_previews_after_the_views_preview(
+    clinician, phantom_slices
+):
     first, second, third = phantom_slices
     viewer = await Viewer.open(clinician)
     await viewer.send(
@@ -157,19 +170,88 @@ async def test_prefetched_neighbours_arrive_as_previews_after_the_tiles(clinicia
         )
     )
     messages = await viewer.until_done(1)
+    prefetched = await prefetched_items(viewer, messages, 2)
+    assert await viewer.socket.receive_nothing(timeout=0.3)
     await viewer.close()
 
-    prefetched = of_kind(messages, Kind.PREFETCH)
     # The unknown instance is skipped; items keep their index in the request's list.
     assert [m.header.item for m in prefetched] == [0, 2]
-    last_tile = max(i for i, m in enumerate(messages) if m.type == "tile")
-    assert all(messages.index(m) > last_tile for m in prefetched)
+    assert all(m.header.request == 1 for m in prefetched)
+    assert all(messages.index(m) > 0 for m in prefetched)  # the view's preview went first
     renderer = get_renderer()
     for message, stored in zip(prefetched, (first, third), strict=True):
         assert message.pixels().shape == (256, 256)
         assert rect(message) == (0, 0, 512, 512)
         own = renderer.render_pixels(stored.path, 0, output_size=(256, 256))
         assert np.abs(message.pixels().astype(int) - own.astype(int)).mean() < 2  # JPEG
+
+
+async def test_prefetch_outlives_a_newer_view_and_no_preview_is_sent_twice(
+    clinician, phantom_slices
+):
+    first, second, third = phantom_slices
+    viewer = await Viewer.open(clinician)
+    # Scrolling: the second view supersedes the first at once, but its neighbours are
+    # still wanted; nothing is rendered twice for the same settings.
+    await viewer.send(
+        **view(1, first.instance, prefetch=[[second.instance, 0], [third.instance, 0]])
+    )
+    await viewer.send(**view(2, second.instance, prefetch=[[third.instance, 0]]))
+    messages = await viewer.until_done(2)
+    while True:
+        # Whole-frame pictures of the third slice: a prefetch of request 1 or of 2.
+        pictures = [
+            m
+            for m in of_kind(messages, Kind.PREFETCH)
+            if m.header.item == (1 if m.request == 1 else 0)
+        ]
+        if pictures:
+            break
+        messages.append(await viewer.receive())
+    assert await viewer.socket.receive_nothing(timeout=0.3)
+    await viewer.close()
+
+    assert len(pictures) == 1
+    # The second slice was shown by exactly one whole-frame picture: the view's preview or
+    # the first view's prefetch item 0, never both.
+    of_second = [
+        m for m in of_kind(messages, Kind.PREFETCH) if m.request == 1 and m.header.item == 0
+    ]
+    of_second += [m for m in of_kind(messages, Kind.PREVIEW) if m.request == 2]
+    assert len(of_second) == 1
+
+
+async def test_a_view_of_a_frame_already_prefetched_starts_with_its_tiles(
+    clinician, phantom_slices
+):
+    first, second, _ = phantom_slices
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, first.instance, prefetch=[[second.instance, 0]]))
+    messages = await viewer.until_done(1)
+    await prefetched_items(viewer, messages, 1)
+    await viewer.send(**view(2, second.instance))
+    kinds = [m.type for m in await viewer.until_done(2)]
+    await viewer.close()
+
+    assert kinds[0] == "tile" and "preview" not in kinds  # the browser holds the preview
+
+
+async def test_a_window_change_drops_the_old_windows_prefetch(clinician, phantom_slices):
+    first, second, third = phantom_slices
+    viewer = await Viewer.open(clinician)
+    await viewer.send(
+        **view(1, first.instance, prefetch=[[second.instance, 0], [third.instance, 0]])
+    )
+    await viewer.send(**view(2, first.instance, window=LUNG, prefetch=[[third.instance, 0]]))
+    messages = await viewer.until_done(2)
+    while not [m for m in of_kind(messages, Kind.PREFETCH) if m.request == 2]:
+        messages.append(await viewer.receive())
+    assert await viewer.socket.receive_nothing(timeout=0.3)
+    await viewer.close()
+
+    # Whatever of request 1 left before the change, nothing of it follows request 2's pixels.
+    first_of_2 = next(i for i, m in enumerate(messages) if m.is_pixels and m.request == 2)
+    assert not [m for m in messages[first_of_2:] if m.is_pixels and m.request == 1]
 
 
 async def test_frame_info_answers_with_the_renderers_frame_info(clinician, phantom_slices):
