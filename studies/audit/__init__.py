@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from studies.access import is_launch_session
 from studies.models import AuditEvent, LaunchGrant, Study
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ def client_address(request: Any) -> str:
 def who_is(user: Any) -> str:
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
+    if not is_launch_session(user):  # known by its name: no query for ordinary accounts
+        return user.get_username()[:200]
     grant = LaunchGrant.objects.filter(user=user.pk).select_related("integration").first()
     if grant is not None:
         return f"emr:{grant.integration.name}/{grant.emr_user or '?'}"[:200]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from studies.audit import dicomweb as dicomweb_audit
 from studies.dicomweb.auth import View, dicomweb_auth
 
 # PS3.18 8.7.3.1 / Annex F: DICOM JSON. Sent without parameters: dicomweb-client compares the
@@ -32,7 +33,10 @@ def route(**handlers: View) -> View:
             response = problem(405, f"{request.method} is not supported here.")
             response["Allow"] = ", ".join(allowed)
             return response
-        return handler(request, *args, **kwargs)
+        response = handler(request, *args, **kwargs)
+        # Reads are audited, at most once per user, study and kind per window (studies.audit).
+        dicomweb_audit.note(request, handler, kwargs, response)
+        return response
 
     return dispatch
 
