@@ -125,7 +125,7 @@ def _remote_priors(grant: LaunchGrant, local_uids: set[str]) -> tuple[list[dict]
     from studies.pacs import query
 
     try:
-        answer = query.prior_studies(grant.patient_id)
+        answer = query.prior_studies(grant.patient_id, issuer=grant.issuer_of_patient_id)
     except query.InvalidQuery:
         return [], {}
     remote = [
@@ -212,9 +212,23 @@ def retrieve_prior(request: HttpRequest) -> HttpResponse:
             result = query.search(
                 node,
                 "STUDY",
-                query.SearchTerms(study_instance_uid=uid, patient_id=grant.patient_id),
+                query.SearchTerms(
+                    study_instance_uid=uid,
+                    patient_id=grant.patient_id,
+                    issuer_of_patient_id=grant.issuer_of_patient_id,
+                ),
             )
-            match = next((r for r in result.rows if r["study_instance_uid"] == uid), None)
+            # The same patient: ID and issuer both (another issuer's 12345 is someone else).
+            match = next(
+                (
+                    r
+                    for r in result.rows
+                    if r["study_instance_uid"] == uid
+                    and r["patient_id"] == grant.patient_id
+                    and r["issuer_of_patient_id"] == grant.issuer_of_patient_id
+                ),
+                None,
+            )
         except Exception:  # noqa: BLE001 (PacsError, InvalidQuery: both mean "not confirmed")
             match = None
     if match is None:
@@ -280,7 +294,12 @@ def may_use_pacs(request: HttpRequest, view_name: str) -> bool:
         return False
     if view_name == "priors":
         patient_id = request.GET.get("patient_id", "").strip()
-        return grant.request_type == "PATIENT" and patient_id == grant.patient_id
+        issuer = request.GET.get("issuer", "").strip()
+        return (
+            grant.request_type == "PATIENT"
+            and patient_id == grant.patient_id
+            and issuer == grant.issuer_of_patient_id
+        )
     if view_name == "job_detail":
         job_id = request.resolver_match.kwargs.get("job_id") if request.resolver_match else None
         return RetrieveJob.objects.filter(pk=job_id, requested_by=request.user.pk).exists()

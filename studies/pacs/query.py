@@ -43,6 +43,7 @@ _RETURN_KEYS = {
         "ModalitiesInStudy",
         "PatientName",
         "PatientID",
+        "IssuerOfPatientID",
         "PatientBirthDate",
         "PatientSex",
         "NumberOfStudyRelatedSeries",
@@ -81,12 +82,19 @@ class SearchTerms:
     modality: str = ""
     study_instance_uid: str = ""
     series_instance_uid: str = ""
+    # PS3.3 C.7.1.1 (0010,0021): the assigning authority of patient_id (HL7 CX component 4).
+    issuer_of_patient_id: str = ""
 
     @classmethod
     def from_mapping(cls, data) -> SearchTerms:
         """Read and check terms from a query dict; raise InvalidQuery with the reason."""
         terms = cls(**{f.name: str(data.get(f.name, "") or "").strip() for f in fields(cls)})
-        for name, limit in (("patient_name", 64), ("patient_id", 64), ("accession_number", 16)):
+        for name, limit in (
+            ("patient_name", 64),
+            ("patient_id", 64),
+            ("accession_number", 16),
+            ("issuer_of_patient_id", 64),
+        ):
             value = getattr(terms, name)
             if len(value) > limit:
                 raise InvalidQuery(f"{name.replace('_', ' ')} is longer than {limit} characters")
@@ -138,6 +146,7 @@ def identifier(level: str, terms: SearchTerms) -> Dataset:
     matching = {
         "PatientName": terms.patient_name,
         "PatientID": terms.patient_id,
+        "IssuerOfPatientID": terms.issuer_of_patient_id,
         "AccessionNumber": terms.accession_number,
         "StudyDate": terms.study_date,
         "ModalitiesInStudy": terms.modality,
@@ -187,6 +196,7 @@ def row(level: str, ds: Dataset) -> dict:
             "modalities": [m for m in modalities.split("\\") if m],
             "patient_name": _text(ds, "PatientName", 324),
             "patient_id": _text(ds, "PatientID"),
+            "issuer_of_patient_id": _text(ds, "IssuerOfPatientID"),
             "patient_birth_date": _date(ds, "PatientBirthDate"),
             "patient_sex": _text(ds, "PatientSex", 16),
             "number_of_series": number(ds, "NumberOfStudyRelatedSeries"),
@@ -273,9 +283,9 @@ def search(
     return SearchResult(node.name, level, rows, outcome.truncated)
 
 
-def local_studies_of_patient(patient_id: str) -> list[dict]:
+def local_studies_of_patient(patient_id: str, issuer: str = "") -> list[dict]:
     studies = (
-        Study.objects.filter(patient__patient_id=patient_id)
+        Study.objects.filter(patient__patient_id=patient_id, patient__issuer_of_patient_id=issuer)
         .select_related("patient")
         .order_by("-study_date", "-study_time")
     )
@@ -288,6 +298,7 @@ def local_studies_of_patient(patient_id: str) -> list[dict]:
             "modalities": s.modalities,
             "patient_name": s.patient.name,
             "patient_id": s.patient.patient_id,
+            "issuer_of_patient_id": s.patient.issuer_of_patient_id,
             "number_of_series": s.number_of_series,
             "number_of_instances": s.number_of_instances,
             "remote": False,
@@ -297,12 +308,22 @@ def local_studies_of_patient(patient_id: str) -> list[dict]:
     ]
 
 
-def prior_studies(patient_id: str, nodes: list[PacsNode] | None = None) -> dict:
+def prior_studies(patient_id: str, nodes: list[PacsNode] | None = None, issuer: str = "") -> dict:
     """The patient's studies here and on each enabled PACS; one node failing is reported
-    next to the others' answers, not raised."""
+    next to the others' answers, not raised.
+
+    A patient is Patient ID *and* Issuer of Patient ID (0010,0021): the same ID from two
+    assigning authorities is two people, so a study matches only with the same issuer, an
+    unknown issuer matching only an unknown one. The issuer is a matching key of the C-FIND
+    (optional, PS3.4 C.6.2.1) and a return key; a PACS that ignores it is still held to it
+    by the answer's value, and one that does not return it shows no priors for a patient
+    whose issuer is known: a missing prior is safer than another patient's study.
+    """
     if not patient_id or _FORBIDDEN.search(patient_id) or len(patient_id) > 64:
         raise InvalidQuery("a patient ID (at most 64 characters, no backslash) is needed")
-    local = local_studies_of_patient(patient_id)
+    if _FORBIDDEN.search(issuer) or len(issuer) > 64:
+        raise InvalidQuery("an issuer of patient ID has at most 64 characters, no backslash")
+    local = local_studies_of_patient(patient_id, issuer)
     local_uids = {s["study_instance_uid"] for s in local}
     remote: list[dict] = []
     errors: dict[str, str] = {}
@@ -310,10 +331,22 @@ def prior_studies(patient_id: str, nodes: list[PacsNode] | None = None) -> dict:
         nodes = list(PacsNode.objects.filter(enabled=True))
     for node in nodes:
         try:
-            result = search(node, "STUDY", SearchTerms(patient_id=patient_id))
+            terms = SearchTerms(patient_id=patient_id, issuer_of_patient_id=issuer)
+            result = search(node, "STUDY", terms)
         except scu.PacsError as exc:
             errors[node.name] = str(exc)
             continue
-        remote.extend(r for r in result.rows if r["study_instance_uid"] not in local_uids)
+        remote.extend(
+            r
+            for r in result.rows
+            if r["study_instance_uid"] not in local_uids
+            and r["patient_id"] == patient_id
+            and r["issuer_of_patient_id"] == issuer
+        )
     studies = sorted(local + remote, key=lambda s: s["study_date"] or "", reverse=True)
-    return {"patient_id": patient_id, "studies": studies, "errors": errors}
+    return {
+        "patient_id": patient_id,
+        "issuer_of_patient_id": issuer,
+        "studies": studies,
+        "errors": errors,
+    }

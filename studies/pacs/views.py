@@ -83,9 +83,13 @@ def search(request: HttpRequest, name: str) -> JsonResponse:
 @require_GET
 @login_required_json
 def priors(request: HttpRequest) -> JsonResponse:
-    """``?patient_id=``: the patient's studies here and on every enabled PACS."""
+    """``?patient_id=&issuer=``: the patient's studies here and on every enabled PACS (the
+    issuer, Issuer of Patient ID, tells apart patients of other assigning authorities)."""
     try:
-        answer = query.prior_studies(request.GET.get("patient_id", "").strip())
+        answer = query.prior_studies(
+            request.GET.get("patient_id", "").strip(),
+            issuer=request.GET.get("issuer", "").strip(),
+        )
     except InvalidQuery as exc:
         return _error(400, str(exc))
     return JsonResponse(answer)

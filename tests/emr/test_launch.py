@@ -206,10 +206,12 @@ def test_no_patient_data_in_the_log_of_a_launch(client, integration, studies, ca
 
 def test_a_patient_launch_may_list_only_its_own_patients_priors(client, integration, studies):
     client.get(signed_link("PATIENT", patientID="12345^^^HOSP"))
-    answer = client.get("/pacs/priors?patient_id=12345")
+    answer = client.get("/pacs/priors?patient_id=12345&issuer=HOSP")
     assert answer.status_code == 200
     assert {s["study_instance_uid"] for s in answer.json()["studies"]} == {STUDY_A, STUDY_B}
     assert client.get("/pacs/priors?patient_id=999").status_code == 403
+    # Without its issuer the ID could be another authority's patient.
+    assert client.get("/pacs/priors?patient_id=12345").status_code == 403
     assert client.get("/pacs/nodes/").status_code == 403
 
 

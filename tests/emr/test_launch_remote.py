@@ -22,8 +22,13 @@ LOCAL = "1.2.826.0.1.3680043.8.498.6101"
 def test_a_patient_launch_lists_local_and_remote_priors(pacs):  # noqa: F811
     make_integration()
     store(LOCAL, patient_id="12345", IssuerOfPatientID="HOSP")
-    remote_prior, _, _ = pacs.load_study(patient_id="12345", StudyDescription="Old chest")
+    remote_prior, _, _ = pacs.load_study(
+        patient_id="12345", IssuerOfPatientID="HOSP", StudyDescription="Old chest"
+    )
     other_patient, _, _ = pacs.load_study(patient_id="999")
+    # The same ID from another issuer, or with none, is another patient (priors match both).
+    other_issuer, _, _ = pacs.load_study(patient_id="12345", IssuerOfPatientID="OTHER")
+    no_issuer, _, _ = pacs.load_study(patient_id="12345")
     client = Client()
     response = client.get(signed_link("PATIENT", patientID="12345^^^HOSP"))
     assert response["Location"] == reverse("launch:session")
@@ -32,6 +37,7 @@ def test_a_patient_launch_lists_local_and_remote_priors(pacs):  # noqa: F811
     assert f'data-study-instance-uid="{remote_prior}" data-location="remote"' in page
     assert "Old chest" in page
     assert other_patient not in page
+    assert other_issuer not in page and no_issuer not in page
 
     # The remote prior is retrieved on request, then opens in the viewer.
     client.post(reverse("launch:retrieve"), {"node": "orthanc", "study_instance_uid": remote_prior})

@@ -177,7 +177,7 @@ def test_ordinary_accounts_are_not_touched_by_the_launch_scope(clinician_client,
 
 def test_a_patient_launch_reaches_its_own_priors_and_retrieves_only(client, integration, studies):
     client.get(signed_link("PATIENT", patientID="12345^^^HOSP"))
-    assert client.get("/pacs/priors?patient_id=12345").status_code == 200
+    assert client.get("/pacs/priors?patient_id=12345&issuer=HOSP").status_code == 200
     assert client.get("/pacs/priors?patient_id=999").status_code == 403
     assert client.get(f"/studies/{C}/view/").status_code == 403
     assert client.get("/upload/").status_code == 403

@@ -63,6 +63,17 @@ test('job, active jobs of a study, cancel and priors unwrap their answers', asyn
   );
 });
 
+test('priors name the issuer of the patient ID when it is known', async () => {
+  const { fetch, calls } = fakeFetch([[200, { studies: [] }], [200, { studies: [] }]]);
+  const client = new PacsClient({ root: '/pacs/', csrfToken: 't', fetch });
+  await client.priors('12345', 'HOSP&A');
+  await client.priors('12345', '');
+  assert.deepEqual(
+    calls.map((c) => c.url),
+    ['/pacs/priors?patient_id=12345&issuer=HOSP%26A', '/pacs/priors?patient_id=12345'],
+  );
+});
+
 test('the server’s own error sentence reaches the user; a PACS failure says so', async () => {
   const { fetch } = fakeFetch([
     [502, { error: 'association rejected by ORTHANC' }],

@@ -50,9 +50,16 @@ export class PacsClient {
     return this.#request('GET', `nodes/${encodeURIComponent(node)}/search?${query}`);
   }
 
-  /** @param {string} patientId */
-  priors(patientId) {
-    return this.#request('GET', `priors?${new URLSearchParams({ patient_id: patientId })}`);
+  /**
+   * The patient's studies here and on the PACS. A patient is its ID with its Issuer of Patient
+   * ID (0010,0021), when known: the same ID of another issuer is another patient.
+   * @param {string} patientId
+   * @param {string} [issuer]
+   */
+  priors(patientId, issuer = '') {
+    const params = new URLSearchParams({ patient_id: patientId });
+    if (issuer) params.set('issuer', issuer);
+    return this.#request('GET', `priors?${params}`);
   }
 
   /**

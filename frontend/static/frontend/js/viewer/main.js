@@ -33,6 +33,7 @@ if (priors instanceof HTMLElement) {
     client,
     studyUid,
     patientId: priors.dataset.patientId ?? '',
+    issuer: priors.dataset.issuerOfPatientId ?? '',
     viewerUrl: viewerUrlFrom(priors.dataset.viewerUrl ?? ''),
   }).load();
   // Instances landing while the page is open show up even when no event reaches this process.

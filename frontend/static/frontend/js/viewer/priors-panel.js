@@ -42,6 +42,7 @@ export class PriorsPanel {
   #client;
   #studyUid;
   #patientId;
+  #issuer;
   #viewerUrl;
   /** @type {RetrieveControl[]} */
   #controls = [];
@@ -49,15 +50,16 @@ export class PriorsPanel {
   /**
    * @param {HTMLElement} root  the panel (data-role="priors")
    * @param {{client: import('../pacs/pacs-client.js').PacsClient, studyUid: string, patientId: string,
-   *          viewerUrl: (uid: string) => string}} options
+   *          issuer?: string, viewerUrl: (uid: string) => string}} options  issuer: Issuer of Patient ID
    */
-  constructor(root, { client, studyUid, patientId, viewerUrl }) {
+  constructor(root, { client, studyUid, patientId, issuer = '', viewerUrl }) {
     this.#root = root;
     this.#list = /** @type {HTMLElement} */ (root.querySelector('[data-role="priors-list"]'));
     this.#note = /** @type {HTMLElement} */ (root.querySelector('[data-role="priors-note"]'));
     this.#client = client;
     this.#studyUid = studyUid;
     this.#patientId = patientId;
+    this.#issuer = issuer;
     this.#viewerUrl = viewerUrl;
   }
 
@@ -71,7 +73,7 @@ export class PriorsPanel {
     this.#say('Looking for prior studies here and on the PACS…', false);
     let answer;
     try {
-      answer = await this.#client.priors(this.#patientId);
+      answer = await this.#client.priors(this.#patientId, this.#issuer);
     } catch (error) {
       this.#root.dataset.state = 'error';
       this.#say(`Priors could not be loaded: ${/** @type {Error} */ (error).message}`, true);
