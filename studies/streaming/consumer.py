@@ -165,15 +165,18 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
     async def _view(self, view: protocol.View, generation: int, arrived: float) -> None:
         try:
-            lane = self._lanes.get(view.viewport)
-            if lane is None:
-                lane = self._lanes[view.viewport] = PrefetchLane(self.session, view.viewport)
-            await stream_view(self.session, view, generation, arrived, lane)
+            await stream_view(self.session, view, generation, arrived, self._lane(view.viewport))
         except asyncio.CancelledError:
             raise
         except Exception as error:
             failure = _as_protocol_error(error, view.request, view.viewport)
             self._reply(protocol.error_message(failure), view.viewport, generation)
+
+    def _lane(self, viewport: int) -> PrefetchLane:
+        lane = self._lanes.get(viewport)
+        if lane is None:
+            lane = self._lanes[viewport] = PrefetchLane(self.session, viewport)
+        return lane
 
     async def _open_study(self, request: protocol.OpenStudy) -> None:
         uid = request.study
@@ -195,11 +198,21 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if loaded is None:
             self.access.forget_checks()
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
-        outline, targets = loaded
+        outline, targets, firsts = loaded
         self.outbox.put_text(outline)  # type: ignore[union-attr]
         # The outline read every instance of the study, access included: the views that
         # follow find their files in memory.
         self.access.remember(targets, checked_at)
+        if request.preview is not None and request.request is not None and firsts:
+            # The first picture without waiting for the client's first view: one round trip
+            # less to first pixels (PROTOCOL.md open_study ``preview``).
+            named = firsts.get(request.preview) if isinstance(request.preview, str) else None
+            target = await self.access.target(named or next(iter(firsts.values())))
+            try:
+                if target is not None:
+                    await self._lane(0).push(request.request, target)
+            except ImagingError as error:  # the view of that frame will report it
+                log.info("no first preview for study %s: %s", uid, error)
         await database_sync_to_async(audit.record)(
             audit.Kind.IMAGE_SESSION, request=self.scope, user=self.user, study_uid=uid
         )
@@ -277,16 +290,22 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
 def _outline_text(
     user: Any, study_uid: str, request: int | None
-) -> tuple[str, list[Target]] | None:
-    """The ``study`` message as JSON text, built in a read thread (it can be large), and the
-    lookup facts of the study's instances."""
+) -> tuple[str, list[Target], dict[str, str]] | None:
+    """The ``study`` message as JSON text, built in a read thread (it can be large), the
+    lookup facts of the study's instances, and the first instance of each series with
+    images (in the outline's order)."""
     loaded = load_study(user, study_uid)
     if loaded is None:
         return None
     outline, targets = loaded
     if request is not None:
         outline["request"] = request
-    return protocol.dumps(outline), targets
+    firsts = {
+        series["uid"]: series["instances"][0]["uid"]
+        for series in outline["series"]
+        if series["instances"]
+    }
+    return protocol.dumps(outline), targets, firsts
 
 
 def _as_protocol_error(

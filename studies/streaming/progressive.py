@@ -208,7 +208,7 @@ class PrefetchLane:
 
     def aim(self, view: View) -> None:
         """A new view: its list replaces what is left; other settings drop everything."""
-        settings = (view.window, view.voi, view.function, view.invert)
+        settings = _settings(view)
         if settings != self._settings:
             self._settings = settings
             self._sent.clear()
@@ -228,6 +228,47 @@ class PrefetchLane:
         )
         if self._items and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._run(self._generation))
+
+    async def push(self, request: int, target: Target) -> None:
+        """A whole-frame preview of frame 0 of ``target`` with the file's own rendering, as
+        ``prefetch`` item 0 of ``request`` (an ``open_study`` asking for a first picture):
+        the viewport's first view then needs no preview of its own."""
+        if not target.rows or not target.columns or not target.frames:
+            return
+        default = View(
+            request=request,
+            viewport=self._viewport,
+            instance=target.sop_instance_uid,
+            frame=0,
+            region=(0.0, 0.0, float(target.columns), float(target.rows)),
+            scale=1.0,
+            window=None,
+            voi=0,
+            function=None,
+            invert=False,
+            quality="interactive",
+            prefetch=(),
+        )
+        if self._settings != _settings(default):
+            self.stop()
+            self._settings = _settings(default)
+            self._view = default
+        if self.has_sent(target.sop_instance_uid, 0):
+            return
+        generation = self._generation
+        whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
+        size, level = preview(target.rows, target.columns)
+        self._rendering = (target.sop_instance_uid, 0)
+        try:
+            bitmap = await self._session.slots.run(
+                _region, self._session.renderer, target.path, 0, default, whole, size, "jpeg"
+            )
+            message = _prefetch_message(request, self._viewport, 0, 0, level, whole, bitmap)
+            if await self._session.outbox.put_pixels(message, self._key, generation):
+                self.mark_sent(target.sop_instance_uid, 0)
+        finally:
+            if self._rendering == (target.sop_instance_uid, 0):
+                self._rendering = None
 
     def go(self, request: int) -> None:
         """The view ``request`` has sent its preview (or will send none): prefetch may run."""
@@ -291,26 +332,37 @@ class PrefetchLane:
                 log.info("prefetch of %s frame %d skipped: %s", uid, frame, error)
                 self._rendering = None
                 continue
-            header = PixelHeader(
-                request=request,
-                viewport=self._viewport,
-                kind=Kind.PREFETCH,
-                encoding=ENCODINGS["jpeg"],
-                level=level,
-                frame=frame,
-                item=item,
-                x=whole.x,
-                y=whole.y,
-                width=whole.width,
-                height=whole.height,
-                bitmap_width=bitmap.width,
-                bitmap_height=bitmap.height,
-            )
-            message = pack_pixels(header, bitmap.data)
+            message = _prefetch_message(request, self._viewport, item, frame, level, whole, bitmap)
             if not await session.outbox.put_pixels(message, self._key, generation):
                 return  # the settings changed while waiting for room
             self.mark_sent(uid, frame)
             self._rendering = None
+
+
+def _settings(view: View) -> tuple:
+    """What, besides the frame, changes a rendered picture."""
+    return (view.window, view.voi, view.function, view.invert)
+
+
+def _prefetch_message(
+    request: int, viewport: int, item: int, frame: int, level: int, rect: Rect, bitmap: _Bitmap
+) -> bytes:
+    header = PixelHeader(
+        request=request,
+        viewport=viewport,
+        kind=Kind.PREFETCH,
+        encoding=ENCODINGS["jpeg"],
+        level=level,
+        frame=frame,
+        item=item,
+        x=rect.x,
+        y=rect.y,
+        width=rect.width,
+        height=rect.height,
+        bitmap_width=bitmap.width,
+        bitmap_height=bitmap.height,
+    )
+    return pack_pixels(header, bitmap.data)
 
 
 class _Sender:

@@ -86,6 +86,9 @@ class ProtocolError(Exception):
 class OpenStudy:
     study: str
     request: int | None = None
+    # A whole-frame preview pushed after the outline: a Series Instance UID, True for the
+    # first series with images, None for none (PROTOCOL.md ``open_study``).
+    preview: str | bool | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,12 @@ def _open_study(fields: _Fields) -> OpenStudy:
     request = None
     if "request" in fields.message:
         request = fields.integer("request", 1, MAX_REQUEST_ID)
-    return OpenStudy(study=fields.uid("study"), request=request)
+    preview = fields.message.get("preview")
+    if preview is False:
+        preview = None
+    elif preview is not None and preview is not True:
+        preview = fields.uid("preview")
+    return OpenStudy(study=fields.uid("study"), request=request, preview=preview)
 
 
 def _view(fields: _Fields) -> View:

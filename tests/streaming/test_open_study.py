@@ -1,12 +1,14 @@
 """``open_study``: the study outline, then live news of instances that arrive."""
 
+import numpy as np
 import pytest
 from channels.db import database_sync_to_async
 from pydicom.uid import generate_uid
 
 from studies.ingest import ingest_bytes
+from studies.rendering import get_renderer
 from tests.dicom_files import make_ct, to_bytes
-from tests.streaming.client import Viewer
+from tests.streaming.client import Viewer, view
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,4 +104,35 @@ async def test_access_is_checked_again_for_every_request(clinician, phantom_slic
         scale=1,
     )
     assert (await viewer.receive_json())["code"] == "not_found"
+    await viewer.close()
+
+
+async def test_open_study_with_preview_pushes_the_first_picture_and_the_first_view_skips_it(
+    clinician, phantom_slices
+):
+    first = phantom_slices[0]
+    viewer = await Viewer.open(clinician)
+    # An unknown series falls back to the first series with images, as the browser does.
+    await viewer.send(type="open_study", study=first.study, request=3, preview="1.2.3.404")
+    assert (await viewer.receive_json())["type"] == "study"
+    pushed = await viewer.receive()
+    await viewer.send(**view(4, first.instance))
+    kinds = [m.type for m in await viewer.until_done(4)]
+    await viewer.close()
+
+    header = pushed.header
+    assert pushed.type == "prefetch"
+    assert (header.request, header.item, header.viewport, header.frame) == (3, 0, 0, 0)
+    own = get_renderer().render_pixels(first.path, 0, output_size=(256, 256))
+    assert np.abs(pushed.pixels().astype(int) - own.astype(int)).mean() < 2  # JPEG
+    assert kinds[0] == "tile" and "preview" not in kinds
+
+
+async def test_open_study_without_preview_pushes_no_pixels(clinician, phantom_slices):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=phantom_slices[0].study, request=3, preview=False)
+    assert (await viewer.receive_json())["type"] == "study"
+    assert await viewer.socket.receive_nothing(timeout=0.3)
+    await viewer.send(type="open_study", study=phantom_slices[0].study, preview="not a uid")
+    assert (await viewer.receive_json())["code"] == "bad_request"
     await viewer.close()
