@@ -24,7 +24,7 @@ from studies import audit
 from studies.access import visible_studies
 from studies.ingest import DUPLICATE, REJECTED, STORED
 from studies.launch import views as launch_views
-from studies.models import Study
+from studies.models import PacsNode, Study
 from studies.queries import InvalidQuery, search_studies
 from studies.validation import is_valid_uid
 
@@ -115,6 +115,8 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
         patient_id=study.patient.patient_id,
         patient_name=study.patient.name,
     )
+    # Where a saved report may also be sent (C-STORE, studies.reports.sending).
+    nodes = list(PacsNode.objects.filter(enabled=True).values_list("name", flat=True))
     # ?series= opens that series first; anything that is not a UID is ignored.
     series = request.GET.get("series", "")
     prefix = get_script_prefix()
@@ -126,6 +128,7 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
             "initial_series": series if is_valid_uid(series) else "",
             "socket_path": f"{prefix}ws/viewer/",
             "dicomweb_root": f"{prefix}dicomweb/",
+            "pacs_nodes": nodes,
         },
     )
 

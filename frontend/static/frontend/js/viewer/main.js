@@ -8,6 +8,8 @@
 import { PacsClient, pageCsrfToken } from '../pacs/pacs-client.js';
 import { pacsRootFrom, viewerUrlFrom } from '../pacs/urls.js';
 import { PriorsPanel } from './priors-panel.js';
+import { ReportPanel } from './report-panel.js';
+import { ReportsClient } from './reports-client.js';
 import { StudyRefresh } from './study-refresh.js';
 import { Viewer } from './viewer.js';
 
@@ -25,6 +27,16 @@ const viewer = new Viewer(root, {
     `${dicomweb}studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(seriesUid)}/thumbnail`,
 });
 viewer.start();
+
+// Save measurements / key images as DICOM SR, and show the study's saved ones again.
+if (root.dataset.reportsRoot) {
+  const reports = new ReportPanel(root, {
+    client: new ReportsClient({ root: root.dataset.reportsRoot, csrfToken: pageCsrfToken() }),
+    host: viewer,
+  });
+  viewer.reports = reports;
+  reports.load();
+}
 
 const priors = root.querySelector('[data-role="priors"]');
 if (priors instanceof HTMLElement) {

@@ -35,7 +35,7 @@ export class Toolbar {
 
   /**
    * @param {{tool: string, layout: string, sync: boolean, referenceLines: boolean, playing: boolean,
-   *          fps: number, invert: boolean, windowChoices: Array<{label: string}>, windowIndex: number}} state
+   *          fps: number, invert: boolean, keyImage?: boolean, windowChoices: Array<{label: string}>, windowIndex: number}} state
    */
   update(state) {
     for (const button of this.#root.querySelectorAll('[data-action]')) {
@@ -47,6 +47,7 @@ export class Toolbar {
       else if (action === 'toggle-reference-lines') pressed = state.referenceLines;
       else if (action === 'cine') pressed = state.playing;
       else if (action === 'invert') pressed = state.invert;
+      else if (action === 'toggle-key-image') pressed = Boolean(state.keyImage);
       if (pressed !== null) button.setAttribute('aria-pressed', String(pressed));
     }
     if (this.#fps && document.activeElement !== this.#fps) this.#fps.value = String(state.fps);

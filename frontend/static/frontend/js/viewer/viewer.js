@@ -78,6 +78,8 @@ export class Viewer {
   #status;
   /** @type {HTMLDialogElement | null} */
   #help;
+  /** @type {import('./report-panel.js').ReportPanel | null} */
+  #reports = null;
 
   /**
    * @param {HTMLElement} root  the viewer element of the page template
@@ -140,6 +142,48 @@ export class Viewer {
    */
   refreshStudy() {
     if (this.#socket.isOpen && this.#study !== null) this.#openStudy(true);
+  }
+
+  /**
+   * Saving measurements and key images (report-panel.js); its actions come through perform().
+   * @param {import('./report-panel.js').ReportPanel} panel
+   */
+  set reports(panel) {
+    this.#reports = panel;
+    this.keyImagesChanged();
+  }
+
+  /** Every measurement on every image, with the image it is on (for saving a report). */
+  placedMeasurements() {
+    const placed = [];
+    for (const [key, list] of this.#measurements) {
+      const cut = key.lastIndexOf('/');
+      const instance = key.slice(0, cut);
+      const frame = Number(key.slice(cut + 1));
+      for (const measurement of list) placed.push({ instance, frame, measurement });
+    }
+    return placed;
+  }
+
+  /**
+   * Shows measurements read back from a saved report on their images, as measured.
+   * @param {Array<{instance: string, frame: number, tool: import('./measurement-geometry.js').MeasureTool,
+   *                points: Array<[number, number]>, result: any}>} list
+   */
+  restoreMeasurements(list) {
+    for (const { instance, frame, tool, points, result } of list) {
+      const key = `${instance}/${frame}`;
+      const measurements = this.#measurements.get(key) ?? [];
+      measurements.push({ id: this.#ledger.nextId(), tool, points, status: 'done', result });
+      this.#measurements.set(key, measurements);
+      this.#refreshMeasurements(instance, frame);
+    }
+  }
+
+  /** A key-image flag changed: each viewport's marker and the toolbar follow. */
+  keyImagesChanged() {
+    for (const viewport of this.#viewports) this.#markKeyImage(viewport);
+    this.#queueToolbar();
   }
 
   // ------------------------------------------------------- the viewports' host
@@ -288,6 +332,7 @@ export class Viewer {
 
   /** @param {Viewport} viewport */
   stackChanged(viewport) {
+    this.#markKeyImage(viewport);
     if (this.#sync && !this.#syncing && viewport.stack) {
       this.#syncing = true;
       try {
@@ -423,6 +468,11 @@ export class Viewer {
         break;
       case 'clear-measurements':
         this.#deleteMeasurements(viewport, true);
+        break;
+      case 'save-measurements':
+      case 'toggle-key-image':
+      case 'save-key-images':
+        this.#reports?.perform(verb, viewport.entry ?? null);
         break;
       case 'escape':
         if (!viewport.cancelDrawing() && this.#help?.open) this.#help.close();
@@ -576,6 +626,12 @@ export class Viewer {
     return windowChoices(viewport.stack?.series.modality ?? '', viewport.frameInfo);
   }
 
+  /** @param {Viewport} viewport */
+  #markKeyImage(viewport) {
+    const key = Boolean(this.#reports?.isKeyImage(viewport.entry?.instance.uid));
+    viewport.element.dataset.keyImage = String(key);
+  }
+
   /**
    * @param {Viewport} viewport
    * @param {boolean} all
@@ -715,6 +771,7 @@ export class Viewer {
         playing: this.#cine.playing,
         fps: this.#cine.fps,
         invert: viewport.invert,
+        keyImage: Boolean(this.#reports?.isKeyImage(viewport.entry?.instance.uid)),
         windowChoices: choices,
         windowIndex: choices.findIndex((c) => c.label === viewport.windowLabel),
       });
@@ -740,7 +797,7 @@ export class Viewer {
       const row = document.createElement('tr');
       const key = document.createElement('td');
       const kbd = document.createElement('kbd');
-      kbd.textContent = shortcut.key === ' ' ? 'Space' : shortcut.key;
+      kbd.textContent = shortcut.key === ' ' ? 'Space' : /^[A-Z]$/.test(shortcut.key) ? `Shift+${shortcut.key}` : shortcut.key;
       key.append(kbd);
       const label = document.createElement('td');
       label.textContent = shortcut.label;
