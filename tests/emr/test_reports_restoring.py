@@ -140,3 +140,31 @@ def test_saved_measurements_of_an_unknown_or_hidden_study_are_not_found(client, 
     response = client.get(reverse("reports:saved", args=[unknown]))
     assert response.status_code == 404
     assert json.loads(response.content)["error"]
+
+
+def test_the_viewer_offers_save_key_image_and_the_pacs_nodes_to_send_to(clinician_client, images):  # noqa: F811
+    from studies.models import PacsNode
+
+    page = clinician_client.get(reverse("frontend:study-viewer", args=[STUDY])).content.decode()
+    for action in ("save-measurements", "toggle-key-image", "save-key-images"):
+        assert f'data-action="{action}"' in page
+    assert f'data-reports-root="/studies/{STUDY}/reports/"' in page
+    assert 'data-control="send-to"' not in page  # no PACS node to send to
+    PacsNode.objects.create(name="orthanc", ae_title="ORTHANC", host="127.0.0.1", port=4242)
+    PacsNode.objects.create(name="off", ae_title="OFF", host="127.0.0.1", port=4243, enabled=False)
+    page = clinician_client.get(reverse("frontend:study-viewer", args=[STUDY])).content.decode()
+    assert '<option value="orthanc">Also send to orthanc</option>' in page
+    assert 'value="off"' not in page
+
+
+def test_a_launched_session_saves_and_reads_back_the_measurements_of_its_study(
+    client,
+    images,  # noqa: F811
+):
+    from tests.emr.links import make_integration, signed_link
+
+    make_integration()
+    assert client.get(signed_link(studyUID=STUDY)).status_code == 302
+    response = post(client, "save-measurements", {"measurements": line_and_roi(images)})
+    assert response.status_code == 201, response.content
+    assert len(saved(client)["measurements"]) == 2

@@ -101,3 +101,15 @@ test('a report saved but not sent keeps the saved report in the error', async ()
   const offline = new ReportsClient({ root: '/r/', csrfToken: '', fetch: async () => { throw new TypeError('x'); } });
   await assert.rejects(offline.saved(), /could not be reached/);
 });
+
+test('the report actions have keys, listed in the help', async () => {
+  const { actionForKey, SHORTCUTS } = await import('../../../frontend/static/frontend/js/viewer/keymap.js');
+  assert.equal(actionForKey({ key: 'S', shiftKey: true }), 'save-measurements');
+  assert.equal(actionForKey({ key: 'k' }), 'toggle-key-image');
+  assert.equal(actionForKey({ key: 'K', shiftKey: true }), 'save-key-images');
+  assert.equal(actionForKey({ key: 's' }), 'tool:scroll');
+  // Ctrl+S stays the browser's.
+  assert.equal(actionForKey({ key: 's', ctrlKey: true }), null);
+  const listed = new Set(SHORTCUTS.map((s) => s.action));
+  for (const action of ['save-measurements', 'toggle-key-image', 'save-key-images']) assert.ok(listed.has(action), action);
+});
