@@ -405,3 +405,46 @@ def test_same_request_is_a_304_and_any_change_is_a_new_image(clinician_client):
     assert other_window.status_code == 200 and other_window["ETag"] != first["ETag"]
     assert other_format.status_code == 200
     assert series["Cache-Control"] == "private, no-cache"  # a new series can change it
+
+
+# --- finding the instance --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_shown_instance_deleted_from_the_archive_is_404(clinician_client):
+    instance = store_sample("CT_small.dcm")
+    path = url(instance, "/rendered")
+    assert clinician_client.get(path).status_code == 200  # its facts are remembered now
+
+    Instance.objects.filter(pk=instance.pk).delete()
+
+    assert clinician_client.get(path).status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_shown_instance_under_another_study_or_series_is_404(clinician_client):
+    instance = store_sample("CT_small.dcm")
+    other = store(to_bytes(make_ct(study_uid=STUDY, series_uid=SERIES)))
+    study, series, sop = uids(instance)
+    assert clinician_client.get(url(instance, "/rendered")).status_code == 200
+
+    wrong_study = f"/dicomweb/studies/{STUDY}/series/{series}/instances/{sop}/rendered"
+    wrong_series = f"/dicomweb/studies/{study}/series/{SERIES}/instances/{sop}/rendered"
+
+    assert clinician_client.get(wrong_study).status_code == 404
+    assert clinician_client.get(wrong_series).status_code == 404
+    assert clinician_client.get(url(other, "/rendered")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_repeated_image_asks_the_database_only_who_is_asking(
+    clinician_client, django_assert_num_queries
+):
+    instance = store_sample("CT_small.dcm")
+    path = url(instance, "/rendered")
+    assert clinician_client.get(path, {"window": "40,400"}).status_code == 200
+
+    # 1. the session, 2. its user: access is checked on every request; the instance's
+    # facts (file, hash, size, frames) are remembered.
+    with django_assert_num_queries(2):
+        assert clinician_client.get(path, {"window": "50,400"}).status_code == 200

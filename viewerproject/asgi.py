@@ -1,18 +1,23 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
-``get_asgi_application()`` runs first so the app registry is ready before any consumer
-module (which imports models) is loaded.
+``django.setup()`` runs first so the app registry is ready before any consumer module
+(which imports models) is loaded. HTTP goes through ``http_handler.Handler``, Django's ASGI
+handler with kept worker threads and single-thread serving of marked views.
 """
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "viewerproject.settings")
 
+import django  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
 
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as get_asgi_application() does
+
+from viewerproject.http_handler import Handler  # noqa: E402
+
+django_asgi_app = Handler()
 # Static files are answered here, before Django's middleware, and asynchronously; a sync-only
 # static middleware (WhiteNoise) forced a sync/async switch into every request instead.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.http import HttpRequest, HttpResponse
@@ -31,12 +32,22 @@ def on_login(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> Non
 
 
 class SlidingSessionMiddleware:
-    """Place after SessionMiddleware: its response phase runs before the session is saved."""
+    """Place after SessionMiddleware: its response phase runs before the session is saved.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Sync and async: a sync-only middleware in Django's async chain costs two thread switches
+    on every request, and this one needs no thread (it reads a session already loaded)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
         response = self.get_response(request)
         session = getattr(request, "session", None)
         # Only sessions the request used anyway (no extra query) and that hold a login.
@@ -44,4 +55,14 @@ class SlidingSessionMiddleware:
             return response
         if int(time.time()) - session.get(TOUCHED, 0) >= settings.SESSION_TOUCH_SECONDS:
             mark_touched(session)  # modified: SessionMiddleware saves it with a new expiry
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        session = getattr(request, "session", None)
+        # A session the request used is loaded already: these calls do not query.
+        if session is None or not session.accessed or not await session.ahas_key(SESSION_KEY):
+            return response
+        if int(time.time()) - await session.aget(TOUCHED, 0) >= settings.SESSION_TOUCH_SECONDS:
+            await session.aset(TOUCHED, int(time.time()))
         return response

@@ -114,9 +114,11 @@ def _password_stamp(user: AbstractBaseUser) -> str:
 
 
 def _still_valid(pk: object, stamp: str) -> AbstractBaseUser | None:
-    user = get_user_model()._default_manager.filter(pk=pk).first()
-    if user is None or not user.is_active:
+    # A slice, not first(): no ORDER BY to build for a primary-key lookup (hot path).
+    found = list(get_user_model()._default_manager.filter(pk=pk, is_active=True)[:1])
+    if not found:
         return None
+    user = found[0]
     if not constant_time_compare(stamp, _password_stamp(user)):
         return None
     return user

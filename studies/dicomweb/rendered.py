@@ -1,8 +1,10 @@
 """WADO-RS rendered and thumbnail resources (PS3.18 10.4.1.1.3 and 10.4.1.1.4).
 
-Thin views: parse the query (``render_query``), find the instance (``resources``), render
-through the process-wide renderer (``studies.rendering``), answer. Django runs these sync
-views in a worker thread under ASGI, so rendering never holds the event loop.
+Thin views: parse the query (``render_query``), find the instance (``image_facts``, which
+remembers what rendering needs of it), render through the process-wide renderer
+(``studies.rendering``), answer. These sync views run with their whole request in one worker
+thread (``urls.in_one_thread``, ``viewerproject.http_handler``), so rendering never holds
+the event loop.
 
 - Instance level renders its first frame; frame level one frame (a list of several is 400:
   one image cannot hold them). Study and series level render a representative image, the
@@ -33,10 +35,10 @@ from studies.dicomweb.accept import describe, media_ranges
 from studies.dicomweb.caching import IMMUTABLE, REVALIDATE, etag, if_none_match
 from studies.dicomweb.frame_list import InvalidFrameList, parse_frame_list
 from studies.dicomweb.http import problem, warning
+from studies.dicomweb.image_facts import ImageFacts, image_facts
 from studies.imaging.encode import encode
 from studies.imaging.errors import ImagingError
-from studies.models import Instance
-from studies.rendering import get_renderer, instance_path
+from studies.rendering import get_renderer
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ _FORMATS = {JPEG: "jpeg", PNG: "png"}
 
 @dataclass(frozen=True)
 class _Target:
-    instance: Instance
+    instance: ImageFacts
     frame: int  # 0-based
     cache_control: str
 
@@ -96,18 +98,21 @@ def frame_thumbnail(
 
 
 def _representative(study: str, series: str = "") -> _Target:
-    return _Target(resources.representative(study, series), 0, REVALIDATE)
+    # Not remembered: a new series can change which image stands for the study.
+    found = resources.representative(study, series)
+    facts = ImageFacts.of(found, study, found.series.series_instance_uid)
+    return _Target(facts, 0, REVALIDATE)
 
 
 def _instance(study: str, series: str, instance: str) -> _Target:
-    return _Target(resources.one_instance(study, series, instance), 0, IMMUTABLE)
+    return _Target(image_facts(study, series, instance), 0, IMMUTABLE)
 
 
 def _frame(study: str, series: str, instance: str, frames: str) -> _Target:
     numbers = parse_frame_list(frames)
     if len(numbers) != 1:
         raise InvalidFrameList("a rendered image shows one frame: ask for one frame number")
-    found = resources.one_instance(study, series, instance)
+    found = image_facts(study, series, instance)
     if numbers[0] > found.number_of_frames:
         raise resources.NotFound(
             f"Frame {numbers[0]} does not exist: the instance has "
@@ -182,7 +187,7 @@ def _render(target: _Target, query: render_query.RenderQuery, media_type: str) -
             rows = instance.rows or 1 << 30
             region = viewport.region(columns, rows)
     pixels = get_renderer().render_pixels(
-        instance_path(instance),
+        instance.path,
         target.frame,
         window=query.window,
         function=query.function,

@@ -80,6 +80,7 @@ WADO-RS (PS3.18 10.4, ``wado.py``, ``rendered.py``)
 from django.urls import path, register_converter
 
 from studies.dicomweb import qido, rendered, stow, wado
+from studies.dicomweb.auth import View
 from studies.dicomweb.http import route
 
 
@@ -97,6 +98,15 @@ class UIDConverter:
 
 register_converter(UIDConverter, "uid")
 
+
+def in_one_thread(view: View) -> View:
+    """Mark a route whose whole request (middleware included) may run in one worker thread:
+    a sync view with a small answer, not a stream. ``viewerproject.http_handler`` reads the
+    attribute and spares these requests Django's thread switch per middleware."""
+    view.whole_request_in_thread = True  # type: ignore[attr-defined]
+    return view
+
+
 app_name = "dicomweb"
 SERIES = "studies/<uid:study>/series/<uid:series>"
 INSTANCE = SERIES + "/instances/<uid:instance>"
@@ -108,10 +118,14 @@ urlpatterns = [
     ),
     path("studies/<uid:study>", route(GET=wado.retrieve_study, POST=stow.store), name="study"),
     path("studies/<uid:study>/metadata", route(GET=wado.study_metadata), name="study-metadata"),
-    path("studies/<uid:study>/rendered", route(GET=rendered.study_rendered), name="study-rendered"),
+    path(
+        "studies/<uid:study>/rendered",
+        in_one_thread(route(GET=rendered.study_rendered)),
+        name="study-rendered",
+    ),
     path(
         "studies/<uid:study>/thumbnail",
-        route(GET=rendered.study_thumbnail),
+        in_one_thread(route(GET=rendered.study_thumbnail)),
         name="study-thumbnail",
     ),
     path(
@@ -131,23 +145,37 @@ urlpatterns = [
     ),
     path(SERIES, route(GET=wado.retrieve_series), name="series-resource"),
     path(SERIES + "/metadata", route(GET=wado.series_metadata), name="series-metadata"),
-    path(SERIES + "/rendered", route(GET=rendered.series_rendered), name="series-rendered"),
-    path(SERIES + "/thumbnail", route(GET=rendered.series_thumbnail), name="series-thumbnail"),
+    path(
+        SERIES + "/rendered",
+        in_one_thread(route(GET=rendered.series_rendered)),
+        name="series-rendered",
+    ),
+    path(
+        SERIES + "/thumbnail",
+        in_one_thread(route(GET=rendered.series_thumbnail)),
+        name="series-thumbnail",
+    ),
     path(INSTANCE, route(GET=wado.retrieve_instance), name="instance"),
     path(INSTANCE + "/metadata", route(GET=wado.instance_metadata), name="instance-metadata"),
-    path(INSTANCE + "/rendered", route(GET=rendered.instance_rendered), name="instance-rendered"),
     path(
-        INSTANCE + "/thumbnail", route(GET=rendered.instance_thumbnail), name="instance-thumbnail"
+        INSTANCE + "/rendered",
+        in_one_thread(route(GET=rendered.instance_rendered)),
+        name="instance-rendered",
+    ),
+    path(
+        INSTANCE + "/thumbnail",
+        in_one_thread(route(GET=rendered.instance_thumbnail)),
+        name="instance-thumbnail",
     ),
     path(INSTANCE + "/frames/<str:frames>", route(GET=wado.retrieve_frames), name="frames"),
     path(
         INSTANCE + "/frames/<str:frames>/rendered",
-        route(GET=rendered.frame_rendered),
+        in_one_thread(route(GET=rendered.frame_rendered)),
         name="frames-rendered",
     ),
     path(
         INSTANCE + "/frames/<str:frames>/thumbnail",
-        route(GET=rendered.frame_thumbnail),
+        in_one_thread(route(GET=rendered.frame_thumbnail)),
         name="frames-thumbnail",
     ),
     path("series", route(GET=qido.search_for_series), name="series"),
