@@ -231,6 +231,9 @@ IMAGING_WORKERS = env_int("IMAGING_WORKERS", 4, minimum=1)
 IMAGING_DECODE_PROCESSES = env_int("IMAGING_DECODE_PROCESSES", 2, minimum=0)
 
 STUDY_LIST_PAGE_SIZE = env_int("STUDY_LIST_PAGE_SIZE", 50, minimum=1)
+# DICOMweb reads make one audit event per user, study and kind in this window, not one per
+# frame (studies.audit.dicomweb); 0 records every read.
+AUDIT_DICOMWEB_WINDOW_SECONDS = env_int("AUDIT_DICOMWEB_WINDOW_SECONDS", 300, minimum=0)
 QIDO_MAX_LIMIT = env_int("QIDO_MAX_LIMIT", 1000, minimum=1)
 
 PYDICOM_LOG_LEVEL = env_str("PYDICOM_LOG_LEVEL", "ERROR")

@@ -2,8 +2,8 @@
 metadata and instance retrieves open a study, frames, rendered images and thumbnails make an
 image session (both DICOM Instances Accessed, A.5.3.2).
 
-One event per user, study and kind per ``AUDIT_DICOMWEB_WINDOW_SECONDS`` (5 minutes by
-default), not one per request: a viewer or a DICOMweb client asks for hundreds of frames,
+One event per user, study and kind per ``AUDIT_DICOMWEB_WINDOW_SECONDS`` (settings; 5 minutes
+by default), not one per request: a viewer or a DICOMweb client asks for hundreds of frames,
 thumbnails and metadata parts while a study is on screen, and a row for each would drown the
 trail (and put a database write on the image hot path) while telling an auditor nothing more
 than "this user looked at this patient's study at about this time", which is what the audit
