@@ -6,9 +6,12 @@ queue. Claiming is one conditional UPDATE on the job's current ``lease_token`` (
 other); only one worker can win it. The winner renews its lease while it works; when a worker
 dies its lease lapses and another worker claims the job again.
 
-Each attempt first asks the PACS which instances the request covers (C-FIND at IMAGE level),
-compares with the archive and fetches only what is missing: a resumed job never asks for an
-instance twice, and ingest's idempotence keeps a late duplicate from a dying attempt harmless.
+Each attempt first compares the request with the archive and fetches only what is missing.
+When nothing of the study (or series) is here yet, everything is missing and one C-FIND at the
+request's own level tells how much to expect (its Number of Study/Series Related Instances);
+only when part of it is here does the attempt list the PACS's instances (C-FIND at IMAGE level)
+to ask for the missing ones by UID. A resumed job never asks for an instance twice, and
+ingest's idempotence keeps a late duplicate from a dying attempt harmless.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
+from studies import dicom_text
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode, RetrieveJob
 from studies.pacs import progress, query, scu, statuses
@@ -40,6 +45,11 @@ State = RetrieveJob.State
 FLUSH_SECONDS = 0.5
 # UIDs per IMAGE-level request when only part of a series is missing.
 UIDS_PER_REQUEST = 500
+
+
+# Set when a job is queued in this process (after its row is committed): a worker in the same
+# process wakes at once instead of at its next poll. Workers elsewhere find it by polling.
+work_queued = threading.Event()
 
 
 class InvalidRequest(ValueError):
@@ -81,6 +91,7 @@ def queue_retrieve(
         created = False
     if created:
         progress.publish(job)
+        transaction.on_commit(work_queued.set)
     return job, created
 
 
@@ -196,19 +207,22 @@ class _Lease:
 @dataclass
 class _Plan:
     # SOP Instance UID -> Series Instance UID of everything the request covers, when the
-    # PACS answered an IMAGE-level C-FIND; None when it could not tell.
+    # PACS answered an IMAGE-level C-FIND; None when it was not asked or could not tell.
     remote: dict[str, str] | None
     sop_classes: list[str] = field(default_factory=list)
     present: set[str] = field(default_factory=set)
     requests: list[Dataset] = field(default_factory=list)
+    # Without the list: how many instances the PACS says the request covers (nothing of it
+    # being here), or None if it did not say.
+    remote_count: int | None = None
 
     @property
     def expected(self) -> int | None:
-        return None if self.remote is None else len(self.remote)
+        return self.remote_count if self.remote is None else len(self.remote)
 
     @property
     def missing(self) -> int | None:
-        return None if self.remote is None else len(self.remote) - len(self.present)
+        return self.remote_count if self.remote is None else len(self.remote) - len(self.present)
 
 
 def _local_uids(uids: list[str]) -> set[str]:
@@ -235,13 +249,58 @@ def _retrieve_identifier(level: str, study: str, series: str = "", sops=None) ->
     return ds
 
 
+def _local_instances(job: RetrieveJob) -> QuerySet:
+    """The archive's instances of the requested study (or series)."""
+    if job.series_instance_uid:
+        return Instance.objects.filter(
+            series__series_instance_uid=job.series_instance_uid,
+            series__study__study_instance_uid=job.study_instance_uid,
+        )
+    return Instance.objects.filter(series__study__study_instance_uid=job.study_instance_uid)
+
+
+def _remote_count(job: RetrieveJob) -> tuple[int | None, list[str]]:
+    """(instances, SOP classes) the PACS reports for the requested study or series.
+
+    One C-FIND answer at the request's level: Number of Study/Series Related Instances and,
+    for a study, SOP Classes in Study (PS3.4 C.6.2.1.2, both optional return keys: a PACS
+    that leaves them out gives None and an empty list).
+    """
+    terms = query.SearchTerms(
+        study_instance_uid=job.study_instance_uid, series_instance_uid=job.series_instance_uid
+    )
+    level = "SERIES" if job.series_instance_uid else "STUDY"
+    identifier = query.identifier(level, terms)
+    count_keyword = f"NumberOf{level.title()}RelatedInstances"
+    if level == "STUDY":
+        identifier.SOPClassesInStudy = ""
+    outcome = scu.find(job.node, identifier, limit=2)
+    if len(outcome.matches) != 1:
+        # None (the PACS does not hold it, or does not answer at this level) or an
+        # ambiguous answer: let the retrieve's own responses tell.
+        return None, []
+    match = outcome.matches[0]
+    count = dicom_text.integer(match, count_keyword)
+    if count is not None and count <= 0:
+        count = None  # nothing to plan with; the retrieve's answer says what there is
+    classes = match.get("SOPClassesInStudy") if level == "STUDY" else None
+    classes = classes if isinstance(classes, list | MultiValue) else [classes] if classes else []
+    sop_classes = sorted({str(uid) for uid in classes if is_valid_uid(str(uid))})
+    return count, sop_classes
+
+
 def _plan(job: RetrieveJob) -> _Plan:
+    level = "SERIES" if job.series_instance_uid else "STUDY"
+    whole = _retrieve_identifier(level, job.study_instance_uid, job.series_instance_uid)
+    if not _local_instances(job).exists():
+        # Nothing of it is here, so all of it is missing: no need to list the PACS's
+        # instances one by one, a count is enough to follow and check the retrieve.
+        count, sop_classes = _remote_count(job)
+        return _Plan(None, sop_classes, requests=[whole], remote_count=count)
     terms = query.SearchTerms(
         study_instance_uid=job.study_instance_uid, series_instance_uid=job.series_instance_uid
     )
     outcome = scu.find(job.node, query.identifier("IMAGE", terms), limit=sys.maxsize)
-    level = "SERIES" if job.series_instance_uid else "STUDY"
-    whole = _retrieve_identifier(level, job.study_instance_uid, job.series_instance_uid)
     remote = {}
     sop_classes = []
     for match in outcome.matches:
@@ -439,6 +498,9 @@ class _Attempt:
         if plan.remote is not None:
             # The archive is the truth: count what is here now.
             counts["received_count"] = len(_local_uids(list(plan.remote)))
+        elif plan.remote_count is not None:
+            # Nothing was here before this attempt, so what is here now is what arrived.
+            counts["received_count"] = min(_local_instances(self.job).count(), plan.remote_count)
         self._write(**counts)
         if self.lease.lost.is_set():
             return "lost"
@@ -451,13 +513,15 @@ class _Attempt:
         failed = counts["failed_count"]
         detail = f"; the PACS reported {failed} failed" if failed else ""
         detail += f" ({problem})" if problem else ""
-        if plan.remote is not None:
-            missing = len(plan.remote) - counts["received_count"]
+        if plan.expected is not None:
+            # Known size (a listed or counted request): done when all of it is here; if not,
+            # the next attempt lists the PACS's instances and asks only for the missing ones.
+            missing = plan.expected - counts["received_count"]
             if missing == 0:
                 return self._end(State.DONE, "")
             if counts["received_count"] == self.present:
                 detail += self._nothing_arrived_hint()
-            return self._retry(f"{missing} of {len(plan.remote)} instances not received{detail}")
+            return self._retry(f"{missing} of {plan.expected} instances not received{detail}")
         if self.requested == 0 and not problem:
             raise _Permanent(
                 f"PACS {self.job.node.name!r} has no instances for this "

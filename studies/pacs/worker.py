@@ -4,6 +4,10 @@ Shaped like healthchecks' ``sendalerts``: a main loop that claims work atomicall
 thread pool, each thread with its own database connection (closed when its job ends), and a
 stop flag set by SIGTERM. On stop, running jobs send C-CANCEL and go back to the queue without
 spending an attempt, so the next worker resumes them.
+
+Finding work costs one indexed SELECT per poll (``RETRIEVE_POLL_MS``, 200 ms by default), so a
+job queued by another process waits at most that long; a job queued in the worker's own
+process (``jobs.queue_retrieve`` once its row is committed) wakes it at once.
 """
 
 from __future__ import annotations
@@ -28,16 +32,20 @@ def default_name() -> str:
 
 class RetrieveWorker:
     def __init__(
-        self, threads: int | None = None, poll_seconds: float = 1.0, name: str | None = None
+        self, threads: int | None = None, poll_seconds: float | None = None, name: str | None = None
     ) -> None:
         self.threads = threads or settings.RETRIEVE_WORKER_THREADS
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = (
+            settings.RETRIEVE_POLL_MS / 1000 if poll_seconds is None else poll_seconds
+        )
         self.name = name or default_name()
         self.stopping = threading.Event()
         self.processed = 0
+        self.polls = 0  # times the queue was looked at (for tests and debugging)
 
     def stop(self) -> None:
         self.stopping.set()
+        jobs.work_queued.set()  # wake the main loop now rather than at the next poll
 
     def _run_one(self, claim: jobs.Claim) -> str:
         try:
@@ -52,6 +60,9 @@ class RetrieveWorker:
             while not self.stopping.is_set():
                 running = {f for f in running if not f.done()}
                 close_old_connections()
+                # Cleared before looking, so a job queued in this process from now on wakes
+                # the wait below; one queued elsewhere is found by the next poll.
+                jobs.work_queued.clear()
                 claimed = False
                 while len(running) < self.threads and not self.stopping.is_set():
                     claim = jobs.claim_next(self.name)
@@ -61,12 +72,13 @@ class RetrieveWorker:
                     running.add(pool.submit(self._run_one, claim))
                     self.processed += 1
                     claimed = True
+                self.polls += 1
                 if once and not running and not claimed:
                     break
-                if running:
+                if running and len(running) >= self.threads:
                     wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
                 else:
-                    self.stopping.wait(self.poll_seconds)
+                    jobs.work_queued.wait(self.poll_seconds)
             # Leaving the pool waits for running jobs; they see `stopping` and requeue.
         connection.close()
         return self.processed

@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from studies.models import PacsNode, RetrieveJob
 from studies.pacs import jobs
+from studies.pacs.worker import RetrieveWorker
+from tests.pacs.conftest import wait_for
+from tests.peers.ports import free_port
 
 State = RetrieveJob.State
 STUDY = "1.2.840.99999.1"
@@ -150,3 +153,26 @@ def test_backoff_doubles_from_the_base_up_to_the_cap(settings):
     settings.RETRIEVE_BACKOFF_SECONDS = 30
     settings.RETRIEVE_BACKOFF_MAX_SECONDS = 100
     assert [jobs.backoff_seconds(n) for n in (1, 2, 3, 4)] == [30, 60, 100, 100]
+
+
+def test_a_job_queued_in_the_workers_process_wakes_it_before_its_next_poll(transactional_db):
+    # Nothing listens on the node's port: the attempt fails at once, which is all we need to
+    # see that the job was taken.
+    node = PacsNode.objects.create(name="gone", ae_title="GONE", host="127.0.0.1", port=free_port())
+    worker = RetrieveWorker(threads=1, poll_seconds=60, name="sleepy")
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        # Let the worker find the queue empty once; its next poll is a minute away.
+        wait_for(lambda: worker.polls > 0, what="the worker's first look at the queue")
+        job, _ = jobs.queue_retrieve(node, STUDY)
+        wait_for(
+            lambda: RetrieveJob.objects.get(pk=job.pk).attempts > 0,
+            timeout=20,
+            what="the worker to take the job (well before its 60 s poll)",
+        )
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert worker.processed >= 1

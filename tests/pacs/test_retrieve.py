@@ -15,7 +15,7 @@ from django.utils import timezone
 from studies import events
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode, QuarantinedFile, RetrieveJob
-from studies.pacs import jobs, progress
+from studies.pacs import jobs, progress, scu
 from studies.pacs.worker import RetrieveWorker
 from tests.dicom_files import make_ct, to_bytes
 from tests.pacs.conftest import REPO, manage_command, process_env, wait_for
@@ -54,6 +54,37 @@ def test_study_is_retrieved_with_counts_and_provenance(pacs, store_log, fast_ret
     assert sorted(store_log.uids) == (sorted(sops) if method == "move" else [])
 
 
+@pytest.fixture
+def find_levels(monkeypatch) -> list[str]:
+    """The Query/Retrieve Level of every C-FIND the retrieve sends (the real one is sent)."""
+    levels: list[str] = []
+    real_find = scu.find
+
+    def recording_find(node, identifier, **kwargs):
+        levels.append(str(identifier.QueryRetrieveLevel))
+        return real_find(node, identifier, **kwargs)
+
+    monkeypatch.setattr(scu, "find", recording_find)
+    return levels
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_first_retrieve_asks_only_for_a_count_not_for_every_instance(
+    pacs, fast_retries, find_levels, method
+):
+    pacs.node.retrieve_method = method
+    pacs.node.save()
+    study, _, sops = pacs.load_study(series=2, per_series=2)
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    # Nothing was here, so everything is missing: one STUDY-level answer is enough.
+    assert find_levels == ["STUDY"]
+    assert (job.expected_count, job.requested_count, job.received_count) == (4, 4, 4)
+    assert local_uids(study) == set(sops)
+
+
 def test_one_series_of_a_study_is_retrieved_alone(pacs, fast_retries):
     study, series, sops = pacs.load_study(series=2, per_series=2)
     job, _ = jobs.queue_retrieve(pacs.node, study, series[1])
@@ -65,7 +96,7 @@ def test_one_series_of_a_study_is_retrieved_alone(pacs, fast_retries):
 
 @pytest.mark.parametrize("method", ["move", "get"])
 def test_retrieve_of_a_partly_present_study_fetches_only_what_is_missing(
-    pacs, store_log, fast_retries, method
+    pacs, store_log, fast_retries, find_levels, method
 ):
     pacs.node.retrieve_method = method
     pacs.node.save()
@@ -81,6 +112,8 @@ def test_retrieve_of_a_partly_present_study_fetches_only_what_is_missing(
 
     job.refresh_from_db()
     assert job.state == State.DONE, job.error
+    # Part of it was here: the PACS's instances are listed to ask only for the others.
+    assert find_levels == ["IMAGE"]
     assert (job.expected_count, job.present_count, job.requested_count) == (9, 4, 5)
     assert job.received_count == 9
     assert local_uids(study) == set(sops)

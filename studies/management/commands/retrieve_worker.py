@@ -19,11 +19,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads", type=int, default=None, help="jobs at once (RETRIEVE_WORKER_THREADS)"
         )
-        parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+        parser.add_argument(
+            "--poll", type=float, default=None, help="seconds between polls (RETRIEVE_POLL_MS)"
+        )
         parser.add_argument("--once", action="store_true", help="run what is due now, then exit")
         parser.add_argument("--name", default=None, help="worker name shown on its jobs")
 
-    def handle(self, *args, threads=None, poll=1.0, once=False, name=None, **options) -> None:
+    def handle(self, *args, threads=None, poll=None, once=False, name=None, **options) -> None:
         worker = RetrieveWorker(threads=threads, poll_seconds=poll, name=name)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: worker.stop())
