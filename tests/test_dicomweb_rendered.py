@@ -382,6 +382,20 @@ def test_corrupt_jpeg_data_is_422_for_rendered_thumbnail_and_decoded_frames(clin
     assert as_stored.status_code == 200
 
 
+@pytest.mark.django_db
+def test_a_jpeg_without_its_scan_data_is_422_not_a_black_image(clinician_client):
+    codestream = first_fragment("SC_rgb_jpeg_dcmtk.dcm")
+    scan = codestream.index(b"\xff\xda")
+    header_end = scan + 2 + int.from_bytes(codestream[scan + 2 : scan + 4], "big")
+    hollow = store(with_frame("SC_rgb_jpeg_dcmtk.dcm", codestream[:header_end] + b"\xff\xd9"))
+
+    for suffix in ("/rendered", "/thumbnail", "/frames/1/rendered"):
+        response = clinician_client.get(url(hollow, suffix))
+        assert response.status_code == 422
+        assert response["Content-Type"].startswith("text/plain")
+        assert "no compressed image data" in response.content.decode()
+
+
 # --- caching ---------------------------------------------------------------------------------
 
 

@@ -119,6 +119,12 @@ def decode_codestream(
             f"frame {frame + 1} cannot be decoded ({uid.name}): the JPEG data has no End of "
             "Image marker, it is truncated"
         )
+    if uid in _JPEG_FAMILY and first_scan_is_empty(codestream):
+        # With the entropy-coded data gone, the codecs return a flat image without a word.
+        raise DecodeError(
+            f"frame {frame + 1} cannot be decoded ({uid.name}): the JPEG data has no "
+            "compressed image data after its Start of Scan"
+        )
     # 8-bit baseline first through Pillow's libjpeg-turbo: the IJG algorithms (islow IDCT,
     # "fancy" chroma upsampling) that DCMTK and most viewers use, so YBR_FULL_422 JPEGs match
     # them; then every installed plugin (pylibjpeg), then the Start of Scan fix below.
@@ -168,6 +174,48 @@ def _decode_error(syntax: UID, frame: int, error: Exception) -> DecodeError:
     lines = str(error).strip().splitlines()
     detail = " ".join(line.strip() for line in lines[:3]) or type(error).__name__
     return DecodeError(f"frame {frame + 1} cannot be decoded ({syntax.name}): {detail}")
+
+
+def first_scan_is_empty(codestream: bytes) -> bool:
+    """Whether the first scan of a JPEG or JPEG-LS codestream holds no entropy-coded data
+    (or there is no scan at all).
+
+    ITU-T T.81 B.2.1 and B.2.3 (T.87 keeps the syntax): a scan is its header followed by
+    entropy-coded segments, each at least one byte. In that data 0xFF is followed by 0x00
+    (T.81 byte stuffing), a restart marker 0xD0-0xD7, or in JPEG-LS a byte below 0x80; any
+    other 0xFF xx is a marker, so a marker right after the scan header means the data is
+    gone. Only the first scan is checked: the marker segments before it are short, while
+    walking the entropy-coded data to find later scans would cost a pass over the frame.
+    """
+    position = 2  # after SOI
+    while position + 1 < len(codestream):
+        if codestream[position] != 0xFF:
+            return False  # not a marker where one must be: let the decoder judge
+        marker = codestream[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:  # EOI before any scan
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers
+            position += 2
+            continue
+        if position + 4 > len(codestream):
+            return True
+        length = int.from_bytes(codestream[position + 2 : position + 4], "big")
+        if marker != 0xDA:
+            position += 2 + length
+            continue
+        data = position + 2 + length
+        while codestream[data : data + 2] == b"\xff\xff":
+            data += 1  # fill bytes before a marker
+        if data + 1 >= len(codestream):
+            return True
+        if codestream[data] != 0xFF:
+            return False
+        follower = codestream[data + 1]
+        return follower >= 0xC0 and not 0xD0 <= follower <= 0xD7
+    return True
 
 
 def sequential_sos_fixed(codestream: bytes) -> bytes | None:

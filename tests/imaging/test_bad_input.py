@@ -47,6 +47,26 @@ def test_a_truncated_jpeg_fragment_is_a_decode_error_not_a_grey_image(name):
     assert caught.value.http_status == 422 and caught.value.code == "decode_failed"
 
 
+def without_scan_data(codestream: bytes) -> bytes:
+    """The codestream up to the end of its first Start of Scan header, then End of Image:
+    every marker segment kept, the entropy-coded data gone (ITU-T T.81 B.2)."""
+    scan = codestream.index(b"\xff\xda")
+    header_length = int.from_bytes(codestream[scan + 2 : scan + 4], "big")
+    return codestream[: scan + 2 + header_length] + b"\xff\xd9"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["SC_rgb_jpeg_dcmtk.dcm", "JPGExtended.dcm", "JPEG-LL.dcm", "MR_small_jpeg_ls_lossless.dcm"],
+)
+def test_a_jpeg_without_its_scan_data_is_a_decode_error_not_a_flat_image(name):
+    # Every decoder we have returns a flat image (grey, or the lowest value) for this.
+    hollow = with_frame(name, without_scan_data(first_frame(name)))
+    with pytest.raises(DecodeError, match="no compressed image data") as caught:
+        Renderer().render(hollow)
+    assert caught.value.http_status == 422
+
+
 @pytest.mark.parametrize(
     "name", ["SC_rgb_jpeg_dcmtk.dcm", "MR_small_jp2klossless.dcm", "MR_small_RLE.dcm"]
 )
