@@ -68,13 +68,15 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Two passes: the embedded default (SQLite, in-memory channel layer), then the whole suite again
-# on PostgreSQL + Redis (a temp cluster and server, started and stopped by tests.services),
-# with the scale-out fault tests (marked scaleout), which start their own deployment.
+# Two passes: the embedded default (SQLite, in-memory channel layer), then the suite again on
+# PostgreSQL + Redis (a temp cluster and server, started and stopped by tests.services), with
+# the scale-out fault tests (marked scaleout), which start their own deployment. The second
+# pass leaves out the tests marked backend_independent (tests/conftest.py says which and why):
+# they touch neither database nor channel layer, so a second run would only repeat the first.
 test: venv system-deps lint
 	REQUIRE_PEERS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m "not scaleout"
 	REQUIRE_PEERS=1 $(BIN)/python -m tests.services run -- \
-		$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
+		$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -m "not backend_independent"
 	node --test tests/js/
 
 # PostgreSQL, Redis, nginx on $(PORT) over two Daphne processes, the DICOM listener and two
