@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import math
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,6 +330,89 @@ def test_window_drag_changes_the_pixels_and_the_overlay(viewer_server):
     # Wider window and higher level: soft tissue looks darker on average.
     assert after["sum"] < before["sum"], (before, after, text)
     assert lung["hash"] not in (before["hash"], after["hash"])
+
+
+def test_window_drag_shows_new_pixels_before_the_server_answers_with_one_view_in_flight(
+    viewer_server,
+):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    hold = {"on": False}
+    held: list = []
+    views: list = []
+    page_sides: list = []
+
+    def route(ws):
+        # Every server message can be held back; the page's view requests are counted.
+        server_side = ws.connect_to_server()
+        page_sides.append(ws)
+
+        def from_page(message):
+            if isinstance(message, str) and json.loads(message).get("type") == "view":
+                views.append(json.loads(message))
+            server_side.send(message)
+
+        def from_server(message):
+            if hold["on"]:
+                held.append(message)
+            else:
+                ws.send(message)
+
+        ws.on_message(from_page)
+        server_side.on_message(from_server)
+
+    with chromium_page() as page:
+        page.route_web_socket(re.compile(r".*/ws/viewer/$"), route)
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        corner = viewport(page, 0).locator(".corner-bottom-right")
+        expect(corner).to_contain_text("W 400 L 40", timeout=TIMEOUT_MS)  # frame info is in
+        before = canvas_stats(page, 0)
+        hold["on"] = True
+        sent_before = len(views)
+        held_from = time.monotonic()
+        x, y = image_to_screen(page, 0, SIZE / 2, SIZE / 2)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 150, y + 80, steps=12)
+        page.mouse.up()
+        expect(corner).not_to_contain_text("W 400 L 40", timeout=TIMEOUT_MS)
+        page.wait_for_function(
+            """([index, hash]) => {
+              const canvas = document.querySelector(`.viewport[data-viewport="${index}"] canvas`);
+              const { width, height } = canvas;
+              const data = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+              let h = 0;
+              for (let i = 0; i < data.length; i += 4) {
+                h = (h * 31 + data[i] + data[i + 1] + data[i + 2]) >>> 0;
+              }
+              return h !== hash;
+            }""",
+            arg=[0, before["hash"]],
+            timeout=TIMEOUT_MS,
+        )
+        during = canvas_stats(page, 0)
+        sent_while_held = len(views) - sent_before
+        held_for = time.monotonic() - held_from
+        hold["on"] = False
+        for message in held:
+            page_sides[-1].send(message)
+        expect(viewport(page, 0)).to_have_attribute(
+            "data-loaded", re.compile(r"^(?!.*default).+"), timeout=TIMEOUT_MS
+        )
+        after = canvas_stats(page, 0)
+        errors = page.errors
+
+    assert errors == []
+    # Twelve moves, nothing answered: the first view went, the others waited and only the
+    # newest will follow; a waiting view leaves only when the one in flight has had no
+    # answer for 400 ms (view-pacer.js), so a slow machine sees one more per 400 ms held.
+    assert 1 <= sent_while_held <= 1 + held_for / 0.4, (sent_while_held, held_for)
+    # The browser re-mapped the picture it had: darker, as the server's rendering is...
+    assert during["sum"] < before["sum"]
+    # ... and close to it (pixels the first window clipped cannot be recovered).
+    assert abs(during["sum"] - after["sum"]) / after["sum"] < 0.15, (before, during, after)
 
 
 def test_length_measurement_shows_the_right_millimetres(viewer_server):

@@ -142,3 +142,25 @@ export function renderKey(settings) {
   const window = settings.window ? settings.window.map((v) => +v.toFixed(3)).join('/') : 'default';
   return `${window}|${settings.voi ?? 0}|${settings.function ?? ''}|${settings.invert ? 'inv' : ''}`;
 }
+
+/**
+ * The settings a render key names (the inverse of renderKey, up to its rounding).
+ * @param {string} key
+ * @returns {{window: [number, number] | null, voi: number, function: string | null, invert: boolean} | null}
+ *   null for a string that is not a render key
+ */
+export function renderSettings(key) {
+  const parts = String(key).split('|');
+  if (parts.length !== 4) return null;
+  const [windowPart, voiPart, fn, inv] = parts;
+  /** @type {[number, number] | null} */
+  let window = null;
+  if (windowPart !== 'default') {
+    const numbers = windowPart.split('/').map(Number);
+    if (numbers.length !== 2 || !numbers.every(Number.isFinite)) return null;
+    window = [numbers[0], numbers[1]];
+  }
+  const voi = Number(voiPart);
+  if (!Number.isInteger(voi)) return null;
+  return { window, voi, function: fn || null, invert: inv === 'inv' };
+}

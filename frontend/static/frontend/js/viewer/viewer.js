@@ -21,16 +21,19 @@ import {
   openStudyMessage,
   viewMessage,
 } from './protocol.js';
-import { RequestLedger } from './request-ledger.js';
+import { RequestLedger, renderKey } from './request-ledger.js';
 import { SeriesBrowser } from './series-browser.js';
 import { ViewerSocket } from './socket.js';
 import { Toolbar } from './toolbar.js';
+import { ViewPacer } from './view-pacer.js';
 import { Viewport } from './viewport.js';
 import { windowChoices } from './window-presets.js';
 
 const VIEWPORTS = 4;
 const PREFETCH = 12;
 const CINE_PREFETCH = 24;
+/** A viewport whose image changed this recently is scrolling: it asks for more neighbours. */
+const SCROLLING_MS = 500;
 const TOOLS = new Set(['window', 'scroll', 'zoom', 'pan', 'length', 'angle', 'ellipse', 'rectangle', 'probe']);
 
 /**
@@ -48,6 +51,11 @@ export class Viewer {
   #initialSeries;
   #ledger = new RequestLedger();
   #calls = new PendingCalls();
+  #pacer = new ViewPacer();
+  /** @type {Map<number, {image: string, at: number}>} */
+  #lastImage = new Map();
+  /** The `open_study` request whose answer includes a first picture (PROTOCOL.md `preview`). */
+  #firstPicture = 0;
   #previews = new PreviewCache(240);
   /** @type {Map<string, Promise<any>>} */
   #frameInfos = new Map();
@@ -212,10 +220,27 @@ export class Viewer {
    *          window: [number, number] | null, voi: number, invert: boolean, renderKey: string}} params
    */
   requestPixels(viewport, params) {
-    const stack = viewport.stack;
     const signature = JSON.stringify([params.instance, params.frame, params.region, params.scale.toFixed(4), params.renderKey]);
     if (this.#lastView.get(viewport.index) === signature && this.#socket.isOpen) return;
-    const wanted = this.#cine.playing && viewport.index === this.#active ? CINE_PREFETCH : PREFETCH;
+    // At most one view in flight per viewport; the newest waits for its answer (view-pacer.js).
+    this.#pacer.offer(viewport.index, () => this.#sendView(viewport, params, signature));
+  }
+
+  /**
+   * @param {Viewport} viewport
+   * @param {any} params  as for requestPixels
+   * @param {string} signature
+   * @returns {number | null} the request id, or null when the socket is closed
+   */
+  #sendView(viewport, params, signature) {
+    const stack = viewport.stack;
+    const image = `${params.instance}/${params.frame}`;
+    const now = performance.now();
+    const last = this.#lastImage.get(viewport.index);
+    const scrolling = last !== undefined && last.image !== image && now - last.at < SCROLLING_MS;
+    if (!last || last.image !== image) this.#lastImage.set(viewport.index, { image, at: now });
+    const fast = scrolling || (this.#cine.playing && viewport.index === this.#active);
+    const wanted = fast ? CINE_PREFETCH : PREFETCH;
     const prefetch = (stack?.prefetchList(wanted) ?? []).filter(
       ([instance, frame]) => !this.#previews.has(displayKey(instance, frame, params.renderKey)),
     );
@@ -241,12 +266,15 @@ export class Viewer {
         prefetch,
       }),
     );
-    if (sent) this.#lastView.set(viewport.index, signature);
+    if (!sent) return null;
+    this.#lastView.set(viewport.index, signature);
+    return issued.id;
   }
 
   /** @param {Viewport} viewport */
   cancelPixels(viewport) {
     this.#lastView.delete(viewport.index);
+    this.#pacer.drop(viewport.index);
     if (this.#ledger.current(viewport.index)) {
       this.#ledger.forget(viewport.index);
       this.#socket.send(cancelMessage(viewport.index));
@@ -493,6 +521,7 @@ export class Viewer {
   #opened(resumed) {
     this.#setStatus(resumed ? 'Reconnected' : 'Connected', 'open');
     this.#lastView.clear();
+    this.#pacer.reset();
     this.#openStudy();
     if (resumed) {
       // Everything in flight died with the old connection; ask again for what is on show.
@@ -504,7 +533,15 @@ export class Viewer {
   #openStudy(quiet = false) {
     const id = this.#ledger.nextId();
     const answer = this.#calls.expect(id);
-    this.#socket.send({ ...openStudyMessage(this.#studyUid), request: id });
+    // The first time, the server pushes the first picture right after the outline, so it
+    // does not wait for our first view: one round trip less to first pixels.
+    const first = this.#study === null;
+    if (first) this.#firstPicture = id;
+    this.#socket.send({
+      ...openStudyMessage(this.#studyUid),
+      request: id,
+      ...(first ? { preview: this.#initialSeries || true } : {}),
+    });
     answer.then(
       (study) => this.#studyArrived(study),
       (error) => {
@@ -667,11 +704,13 @@ export class Viewer {
         if (!this.#calls.settle(message) && message.type === 'study') this.#studyArrived(message);
         break;
       case 'done': {
+        this.#pacer.answered(message.viewport, message.request);
         const viewport = this.#viewports[message.viewport];
         if (viewport && this.#ledger.finish(message.request, message.viewport)) viewport.finished();
         break;
       }
       case 'error': {
+        if (typeof message.viewport === 'number') this.#pacer.answered(message.viewport, message.request);
         const viewport = this.#viewports[message.viewport];
         if (viewport && typeof message.request === 'number' && this.#ledger.isCurrent(message.request, message.viewport)) {
           this.#ledger.finish(message.request, message.viewport);
@@ -703,6 +742,12 @@ export class Viewer {
       console.warn('viewer protocol:', /** @type {Error} */ (error).message);
       return;
     }
+    if (message.kind === 'prefetch' && message.request === this.#firstPicture && this.#firstPicture) {
+      this.#firstPictureArrived(message);
+      return;
+    }
+    // The first pixels of a view let the viewport's next view go (view-pacer.js).
+    if (message.kind !== 'prefetch') this.#pacer.answered(message.viewport, message.request);
     const viewport = this.#viewports[message.viewport];
     if (!viewport || this.#ledger.judge(message, viewport.showing).action === 'drop') return;
     createImageBitmap(new Blob([message.data], { type: message.type })).then(
@@ -719,6 +764,12 @@ export class Viewer {
         } else if (verdict.action === 'cache' && issued && verdict.target) {
           const [instance, frame] = verdict.target;
           this.#previews.put(displayKey(instance, frame, issued.renderKey), { bitmap, rect: message.rect });
+          // The server sends no preview for a frame it prefetched (PROTOCOL.md): a prefetch
+          // of the image on show is its preview.
+          const showing = viewport.showing;
+          if (showing && showing.instance === instance && showing.frame === frame) {
+            viewport.addPixels({ ...message, kind: 'preview' }, bitmap, { instance, frame, renderKey: issued.renderKey });
+          }
           viewport.updateCacheBar();
         } else {
           bitmap.close();
@@ -733,6 +784,34 @@ export class Viewer {
   }
 
   /**
+   * The picture the server pushed after the outline (PROTOCOL.md `open_study` `preview`):
+   * frame 0 of the first instance of the series asked for (else the first with images), with
+   * the file's own rendering. It arrives after the outline, so the series is known.
+   * @param {import('./protocol.js').PixelMessage} message
+   */
+  #firstPictureArrived(message) {
+    const withImages = (/** @type {any} */ s) => s && s.instances.length > 0;
+    const asked = this.#seriesByUid.get(this.#initialSeries);
+    const series = withImages(asked) ? asked : this.#study?.series.find(withImages);
+    if (!series) return;
+    const instance = series.instances[0].uid;
+    const key = renderKey({ window: null, voi: 0, invert: false });
+    createImageBitmap(new Blob([message.data], { type: message.type })).then(
+      (bitmap) => {
+        this.#previews.put(displayKey(instance, 0, key), { bitmap, rect: message.rect });
+        for (const viewport of this.#viewports) {
+          const showing = viewport.showing;
+          if (showing && showing.instance === instance && showing.frame === 0 && showing.renderKey === key) {
+            viewport.addPixels({ ...message, kind: 'preview' }, bitmap, { instance, frame: 0, renderKey: key });
+          }
+          if (viewport.stack) viewport.updateCacheBar();
+        }
+      },
+      () => {}, // the first view of that frame reports what cannot be decoded
+    );
+  }
+
+  /**
    * @param {import('./socket.js').SocketState} state
    * @param {{retryIn?: number, attempts: number}} detail
    */
@@ -740,6 +819,7 @@ export class Viewer {
     if (state === 'waiting') {
       this.#calls.failAll('the connection dropped');
       this.#lastView.clear();
+      this.#pacer.reset();
       const seconds = Math.max(1, Math.round((detail.retryIn ?? 0) / 1000));
       this.#setStatus(`Connection lost — reconnecting in ${seconds} s…`, 'waiting');
     } else if (state === 'connecting' && detail.attempts > 0) {

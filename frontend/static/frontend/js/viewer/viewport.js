@@ -14,9 +14,10 @@ import { isComplete, isMeasureTool, POINTS_NEEDED } from './measurement-geometry
 import { orientationMarkers } from './orientation.js';
 import { overlayText } from './overlay-text.js';
 import { dragSteps, pinchStep } from './pinch.js';
-import { renderKey } from './request-ledger.js';
+import { renderKey, renderSettings } from './request-ledger.js';
 import { ViewTransform } from './view-transform.js';
 import { dragSensitivity, dragWindow, startingWindow } from './window-presets.js';
+import { applyTable, effectiveVoi, remapTable } from './window-remap.js';
 
 /** Where the series browser puts the Series Instance UID of a dragged series. */
 export const SERIES_DRAG_TYPE = 'application/x-dicom-series';
@@ -31,6 +32,8 @@ const FRAME_INFO_DEBOUNCE_MS = 150;
 const MAX_SCALE = 64;
 /** Wheel delta (pixels) that counts as one image. */
 const WHEEL_STEP = 100;
+/** Longest side of the picture re-mapped in the browser during a window change. */
+const REMAP_SIDE = 1024;
 
 /**
  * @typedef {object} ViewportHost
@@ -101,6 +104,10 @@ export class Viewport {
   #regionTimer = null;
   #cssWidth = 0;
   #cssHeight = 0;
+  /** Bumped whenever a picture is added: the re-map snapshot knows when it is out of date. */
+  #layerVersion = 0;
+  /** @type {any} the pictures on show, read back once for re-mapping (window-remap.js) */
+  #snapshot = null;
 
   /** @type {Map<number, [number, number]>} */
   #pointers = new Map();
@@ -383,6 +390,7 @@ export class Viewport {
    */
   addPixels(message, bitmap, issued) {
     const key = displayKey(issued.instance, issued.frame, issued.renderKey);
+    this.#layerVersion += 1;
     this.#layers.add(key, {
       bitmap,
       rect: message.rect,
@@ -576,12 +584,17 @@ export class Viewport {
     ctx.setTransform(a * dpr, b * dpr, c * dpr, d * dpr, e * dpr, f * dpr);
     ctx.imageSmoothingEnabled = true;
     ctx.imageSmoothingQuality = 'high';
-    for (const layer of this.#layers.layers) {
-      const [x, y, w, h] = layer.rect;
-      try {
-        ctx.drawImage(layer.bitmap, x, y, w, h);
-      } catch {
-        // A bitmap closed under us (evicted): the next one covers it.
+    const remapped = this.#remapped();
+    if (remapped) {
+      ctx.drawImage(remapped.canvas, 0, 0, remapped.imageWidth, remapped.imageHeight);
+    } else {
+      for (const layer of this.#layers.layers) {
+        const [x, y, w, h] = layer.rect;
+        try {
+          ctx.drawImage(layer.bitmap, x, y, w, h);
+        } catch {
+          // A bitmap closed under us (evicted): the next one covers it.
+        }
       }
     }
     ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -593,6 +606,89 @@ export class Viewport {
       spacing: this.#spacing(),
     });
     this.#updateMarkers();
+  }
+
+  /**
+   * While the window changes, the pictures on show (rendered with an older window) re-mapped
+   * to the current window in the browser, until the server's own rendering is as sharp
+   * (window-remap.js). Null when the pictures already show the current settings, or they
+   * cannot be re-mapped (VOI LUT, colour, no frame information yet).
+   * @returns {{canvas: HTMLCanvasElement, imageWidth: number, imageHeight: number} | null}
+   */
+  #remapped() {
+    const showing = this.showing;
+    const layersKey = this.#layers.key;
+    if (!showing || !layersKey || typeof document === 'undefined') return null;
+    const image = `${showing.instance}/${showing.frame}|`;
+    const wanted = displayKey(showing.instance, showing.frame, showing.renderKey);
+    const layers = this.#layers.layers;
+    const finest = Math.min(...layers.map((l) => l.level));
+    let snapshot = this.#snapshot;
+    if (snapshot && !snapshot.key.startsWith(image)) snapshot = this.#snapshot = null;
+    if (layersKey === wanted && (!snapshot || finest <= snapshot.finest)) return null;
+    if (!layersKey.startsWith(image)) return null;
+    // Read the pictures back when they are newer and at least as sharp as the snapshot.
+    if (!snapshot || (snapshot.version !== this.#layerVersion && finest <= snapshot.finest && layersKey !== wanted)) {
+      snapshot = this.#snapshot = this.#takeSnapshot(layersKey, layers, finest) ?? snapshot;
+    }
+    if (!snapshot) return null;
+    const to = effectiveVoi(this.#settings(), this.#frameInfo);
+    if (!to || !snapshot.from) return null;
+    const target = JSON.stringify(to);
+    if (snapshot.shown !== target) {
+      applyTable(snapshot.source.data, snapshot.output.data, remapTable(snapshot.from, to));
+      snapshot.canvas.getContext('2d').putImageData(snapshot.output, 0, 0);
+      snapshot.shown = target;
+    }
+    return snapshot;
+  }
+
+  /**
+   * @param {string} key
+   * @param {import('./layer-stack.js').Layer[]} layers
+   * @param {number} finest
+   */
+  #takeSnapshot(key, layers, finest) {
+    const settings = renderSettings(key.slice(key.indexOf('|') + 1));
+    const entry = this.entry;
+    if (!settings || !entry) return null;
+    const from = effectiveVoi(settings, this.#frameInfo);
+    if (!from) return null;
+    const imageWidth = entry.instance.columns;
+    const imageHeight = entry.instance.rows;
+    const shrink = Math.min(1, REMAP_SIDE / Math.max(imageWidth, imageHeight));
+    const width = Math.max(1, Math.round(imageWidth * shrink));
+    const height = Math.max(1, Math.round(imageHeight * shrink));
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d', { willReadFrequently: true }));
+    ctx.setTransform(width / imageWidth, 0, 0, height / imageHeight, 0, 0);
+    for (const layer of layers) {
+      const [x, y, w, h] = layer.rect;
+      try {
+        ctx.drawImage(/** @type {any} */ (layer.bitmap), x, y, w, h);
+      } catch {
+        return null;
+      }
+    }
+    const source = ctx.getImageData(0, 0, width, height);
+    return {
+      key,
+      version: this.#layerVersion,
+      finest,
+      from,
+      canvas,
+      source,
+      output: new ImageData(width, height),
+      shown: '',
+      imageWidth,
+      imageHeight,
+    };
+  }
+
+  #settings() {
+    return { window: this.#window, voi: this.#voi, invert: this.#invert };
   }
 
   /** @returns {[number, number] | null} the frame's pixel spacing [row, column] in mm */
