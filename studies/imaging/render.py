@@ -148,12 +148,17 @@ class _Frame:
         return int(self.pixels.nbytes) + (0 if self.mask is None else int(self.mask.nbytes))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Context:
+    """One call's view of a source: where its cache entries live, and the data set parsed
+    during this call (so a cold render reads a file once, without the cache keeping the
+    whole data set, pixel data included, for a file it can read again)."""
+
     cache: ByteLRU
     key: Hashable
     source: Source
     limits: Limits
+    parsed: Dataset | None = None
 
 
 class Renderer:
@@ -456,6 +461,7 @@ class Renderer:
     def _image(self, context: _Context) -> _Image:
         def load() -> _Image:
             dataset = load_dataset(context.source, context.limits)
+            context.parsed = dataset
             header = read_header(dataset, context.limits)
             keep = dataset if isinstance(context.source, Dataset | bytes | bytearray) else None
             return _Image(header=header, dataset=keep)
@@ -467,8 +473,8 @@ class Renderer:
         check_frame_index(image.header, frame)
 
         def prepare() -> _Frame:
-            dataset = image.dataset
-            if dataset is None:
+            dataset = image.dataset if image.dataset is not None else context.parsed
+            if dataset is None:  # the header was cached by an earlier call
                 dataset = load_dataset(context.source, context.limits)
             decoded = decode_frame(dataset, image.header, frame, self._decoder_pool())
             return _prepare_frame(image.header, decoded, frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import subprocess
@@ -79,6 +80,29 @@ def test_a_window_change_on_a_cached_frame_is_fast():
         renderer.render(CT, window=(center, 400))
     # One table lookup and one JPEG encode of 512 × 512: about 2 ms each here.
     assert (time.perf_counter() - start) / 10 < 0.03
+
+
+def test_a_cold_render_reads_the_file_once_and_a_new_frame_once_more(monkeypatch, tmp_path):
+    render_module = importlib.import_module("studies.imaging.render")  # the package's
+    # ``render`` attribute is the function of that name
+    reads: list[object] = []
+    real_load = render_module.load_dataset
+
+    def counted(source, limits):
+        reads.append(source)
+        return real_load(source, limits)
+
+    monkeypatch.setattr(render_module, "load_dataset", counted)
+    path = tmp_path / "multi.dcm"
+    path.write_bytes(sample_path("emri_small.dcm").read_bytes())  # 10 frames
+    renderer = Renderer()
+
+    renderer.render(path, 0)
+    assert len(reads) == 1  # header and frame from one parse
+    renderer.render(path, 0, window=(100, 200))
+    assert len(reads) == 1  # all cached
+    renderer.render(path, 1)
+    assert len(reads) == 2  # the header is cached, its pixel data is not kept: read again
 
 
 def test_async_rendering_with_decode_processes_leaves_the_event_loop_free():
