@@ -127,3 +127,18 @@ def test_a_small_view_of_a_large_image_costs_little_once_the_levels_exist():
     per_view = (time.perf_counter() - start) / 10
     # A 128-pixel view reads a 123 × 116 level: a few ms, where 3.6 Mpixels would take ~30.
     assert per_view < 0.015
+
+
+def test_a_window_change_on_the_same_view_reuses_its_resampled_values():
+    renderer = Renderer()
+    renderer.render_pixels(RADIOGRAPH, output_size=(300, 300), window=(15000, 20000))
+    before = renderer.cache.stats()
+    again = renderer.render_pixels(RADIOGRAPH, output_size=(300, 300), window=(16000, 20000))
+    same_view = renderer.cache.stats()
+    renderer.render_pixels(RADIOGRAPH, output_size=(310, 310), window=(16000, 20000))
+    other_view = renderer.cache.stats()
+
+    assert (same_view.misses, same_view.entries) == (before.misses, before.entries)
+    assert other_view.entries == same_view.entries + 1  # a new view is resampled and kept
+    fresh = Renderer().render_pixels(RADIOGRAPH, output_size=(300, 300), window=(16000, 20000))
+    np.testing.assert_array_equal(again, fresh)
