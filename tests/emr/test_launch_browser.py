@@ -3,45 +3,12 @@ and its first pixels appear; a tampered link shows its 403 page."""
 
 from __future__ import annotations
 
-import io
 import re
-from collections.abc import Iterator
 
-import pydicom
-import pytest
-
-from studies.demo.phantom import generate_ct_series, series_uids
 from tests.bench.django_server import DjangoServer, manage
-from tests.browser import chromium_page, require_chromium, save_screenshot
+from tests.browser import chromium_page, save_screenshot
 
-SLICES, SIZE, SEED = 4, 64, 606
 TIMEOUT_MS = 20_000
-SECRET = "browser-test-secret-0123456789abcdefghij"
-
-
-@pytest.fixture(scope="module")
-def launch_server(tmp_path_factory) -> Iterator[tuple[DjangoServer, str]]:
-    require_chromium()
-    pytest.importorskip("playwright.sync_api")
-    parent = tmp_path_factory.mktemp("launch-server")
-    folder = parent / "study"
-    folder.mkdir()
-    for index, ds in enumerate(generate_ct_series(SLICES, SIZE, SEED)):
-        buffer = io.BytesIO()
-        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-        (folder / f"{index}.dcm").write_bytes(buffer.getvalue())
-    with DjangoServer(parent) as server:
-        assert server.var_dir is not None
-        manage(server.var_dir, "import_dicom", str(folder))
-        manage(
-            server.var_dir,
-            "shell",
-            "-c",
-            "import os; from studies.models import EmrIntegration; "
-            "EmrIntegration.objects.create(name='ris', shared_secret=os.environ['EMR_SECRET'])",
-            EMR_SECRET=SECRET,
-        )
-        yield server, series_uids(SLICES, SIZE, SEED).study
 
 
 def launch_url(server: DjangoServer, study_uid: str) -> str:
@@ -58,10 +25,10 @@ def launch_url(server: DjangoServer, study_uid: str) -> str:
     return out.strip()
 
 
-def test_a_signed_launch_opens_the_study_and_first_pixels_appear(launch_server):
+def test_a_signed_launch_opens_the_study_and_first_pixels_appear(emr_server):
     from playwright.sync_api import expect
 
-    server, study_uid = launch_server
+    server, study_uid = emr_server
     with chromium_page() as page:
         page.goto(launch_url(server, study_uid))
         page.wait_for_url(f"**/studies/{study_uid}/view/")
@@ -85,8 +52,8 @@ def test_a_signed_launch_opens_the_study_and_first_pixels_appear(launch_server):
     assert lit > 0.05, lit
 
 
-def test_a_tampered_link_shows_the_tampered_page(launch_server):
-    server, study_uid = launch_server
+def test_a_tampered_link_shows_the_tampered_page(emr_server):
+    server, study_uid = emr_server
     tampered = launch_url(server, study_uid).replace(study_uid, study_uid + ".1")
     with chromium_page() as page:
         response = page.goto(tampered)

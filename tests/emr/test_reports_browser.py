@@ -5,22 +5,19 @@ archive → the study reopened shows the same value on the same image → Orthan
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 
-import pydicom
 import pytest
 
-from studies.demo.phantom import generate_ct_series, series_uids
 from tests.bench.django_server import DjangoServer, manage
-from tests.browser import chromium_page, require_chromium, save_screenshot
+from tests.browser import chromium_page, save_screenshot
+from tests.emr.conftest import BROWSER_SIZE as SIZE
 from tests.peers.fixtures import require_orthanc
 from tests.peers.orthanc import OrthancPeer
 
 pytestmark = [pytest.mark.browser, pytest.mark.orthanc]
 
-SLICES, SIZE, SEED = 3, 64, 607
 PIXEL_MM = 400.0 / SIZE  # the phantom's field of view over its matrix
 TIMEOUT_MS = 20_000
 
@@ -39,33 +36,20 @@ def orthanc_peer(tmp_path_factory) -> Iterator[OrthancPeer]:
 
 
 @pytest.fixture(scope="module")
-def report_server(tmp_path_factory, orthanc_peer) -> Iterator[tuple[DjangoServer, str]]:
-    require_chromium()
-    pytest.importorskip("playwright.sync_api")
-    parent = tmp_path_factory.mktemp("report-server")
-    folder = parent / "study"
-    folder.mkdir()
-    for index, ds in enumerate(generate_ct_series(SLICES, SIZE, SEED)):
-        buffer = io.BytesIO()
-        pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-        (folder / f"{index}.dcm").write_bytes(buffer.getvalue())
-    with DjangoServer(parent) as server:
-        assert server.var_dir is not None
-        # One process for both: each manage.py start costs seconds on a busy machine.
-        manage(
-            server.var_dir,
-            "shell",
-            "-c",
-            "import os; from django.core.management import call_command;"
-            " from studies.models import PacsNode;"
-            " PacsNode.objects.create(name='orthanc', ae_title=os.environ['AET'],"
-            " host='127.0.0.1', port=int(os.environ['PORT']));"
-            " call_command('import_dicom', os.environ['FOLDER'])",
-            AET=orthanc_peer.aet,
-            PORT=str(orthanc_peer.dicom_port),
-            FOLDER=str(folder),
-        )
-        yield server, series_uids(SLICES, SIZE, SEED).study
+def report_server(emr_server, orthanc_peer) -> tuple[DjangoServer, str]:
+    """The package's browser server, with Orthanc as its PACS node ``orthanc``."""
+    server, study_uid = emr_server
+    manage(
+        server.var_dir,
+        "shell",
+        "-c",
+        "import os; from studies.models import PacsNode; PacsNode.objects.update_or_create("
+        "name='orthanc', defaults={'ae_title': os.environ['AET'], 'host': '127.0.0.1',"
+        " 'port': int(os.environ['PORT'])})",
+        AET=orthanc_peer.aet,
+        PORT=str(orthanc_peer.dicom_port),
+    )
+    return server, study_uid
 
 
 def open_viewer(page, server: DjangoServer, study_uid: str) -> None:
