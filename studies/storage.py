@@ -1,13 +1,23 @@
 """Where DICOM bytes live.
 
 Paths are derived from a SHA-256 digest, never from DICOM text: PatientID and UIDs come from
-strangers (see pynetdicom issue #823). Writes are atomic: a temp file in the same directory is
-written and fsynced, then hard-linked into place, so a reader never sees half a file and two
-writers of the same key end with one file (the second link fails with FileExistsError).
+strangers (see pynetdicom issue #823). Writes are atomic: the whole file is written to a temp
+file in the same directory, then hard-linked into place, so a reader never sees half a file and
+two writers of the same key end with one file (the second link fails with FileExistsError).
+
+``put`` returns only once the file's bytes and its name are on stable storage, so a caller may
+promise the sender its file is kept (a C-STORE success). The file is synced after it is linked:
+on ext4 (and other journaling file systems) that one journal commit carries the data, the new
+inode and the new name together, and the directory sync that follows finds little left to do;
+syncing before linking cost a second commit per file. The price is that a crash between the
+link and the sync can leave a name whose bytes never reached the disk; such a file was never
+acknowledged (put had not returned), and a later ``put`` of the same key finds it, sees that it
+does not hold the bytes being stored, and replaces it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -53,31 +63,75 @@ class FileStore:
         return path
 
     def put(self, digest: str, data: bytes) -> StoredFile:
-        """Write ``data`` under ``digest`` unless a file is already there; first writer wins."""
+        """Write ``data`` under ``digest`` unless a file is already there; first writer wins.
+
+        Returns once the file under ``digest`` is durable (see the module docstring).
+        """
         relative = self.relative_path_for(digest)
         final = self.root / relative
-        if final.exists():
-            return StoredFile(relative, final.stat().st_size, created=False)
         try:
+            if final.exists():
+                return self._keep_or_replace(relative, final, data)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    # Whole, in the page cache, before the name appears: readers never see
+                    # part of it (durable: nothing yet).
+                    handle.write(data)
+                    handle.flush()
+                    try:
+                        os.link(tmp_name, final)
+                        created = True
+                    except FileExistsError:
+                        created = False
+                    if created:
+                        # Durable: the bytes and the size needed to read them back (fdatasync
+                        # skips only timestamps); on ext4 also the link, same journal commit.
+                        os.fdatasync(handle.fileno())
+            finally:
+                os.unlink(tmp_name)
+            if not created:
+                # Another writer linked the same key first and may still be syncing it.
+                return self._keep_or_replace(relative, final, data)
+            # Durable: the name (POSIX asks for the directory to be synced separately).
+            _fsync_directory(final.parent)
+        except OSError as exc:
+            raise StorageError(exc.errno, f"cannot store file: {exc.strerror or exc}") from exc
+        return StoredFile(relative, len(data), created=True)
+
+    def _keep_or_replace(self, relative: str, final: Path, data: bytes) -> StoredFile:
+        """A file is already under this key: keep it if it holds ``data``, else replace it.
+
+        Either way it is synced before we return: the writer that made it may not have
+        finished syncing it yet, or may have crashed before it did (then it can be short).
+        """
+        with open(final, "rb") as handle:
+            same = os.fstat(handle.fileno()).st_size == len(data) and _holds(handle, data)
+            if same:
+                os.fdatasync(handle.fileno())
+        if not same:
+            # Replaced atomically (rename over it) with bytes synced first, so a reader sees
+            # the old file or the new one, never a mix.
             final.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".incoming-")
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                     handle.flush()
-                    os.fsync(handle.fileno())
-                try:
-                    os.link(tmp_name, final)
-                    created = True
-                except FileExistsError:
-                    created = False
-            finally:
-                os.unlink(tmp_name)
-            if created:
-                _fsync_directory(final.parent)
-        except OSError as exc:
-            raise StorageError(exc.errno, f"cannot store file: {exc.strerror or exc}") from exc
-        return StoredFile(relative, final.stat().st_size, created=created)
+                    os.fdatasync(handle.fileno())
+                os.replace(tmp_name, final)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp_name)
+                raise
+        _fsync_directory(final.parent)
+        # Not "created" even when replaced: another writer may have indexed this path since.
+        return StoredFile(relative, len(data), created=False)
+
+    def exists(self, digest: str) -> bool:
+        """Whether a file is stored under ``digest`` (one stat, no read)."""
+        return (self.root / self.relative_path_for(digest)).exists()
 
     def open(self, relative_path: str):
         return open(self.absolute_path(relative_path), "rb")  # noqa: SIM115 (caller closes)
@@ -87,6 +141,15 @@ class FileStore:
             self.absolute_path(relative_path).unlink()
         except FileNotFoundError:
             pass
+
+
+def _holds(handle, data: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether the open file's bytes equal ``data``, read a chunk at a time."""
+    view = memoryview(data)
+    for start in range(0, len(data), chunk):
+        if handle.read(chunk) != view[start : start + chunk]:
+            return False
+    return handle.read(1) == b""
 
 
 def _fsync_directory(path: Path) -> None:
