@@ -264,6 +264,8 @@ DICOM_BIND = env_str("DICOM_BIND", "127.0.0.1")
 DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 16, minimum=1)
 # Largest PDU we accept (PS3.8 9.3.1 Maximum Length); big PDUs cost fewer round trips.
 DICOM_MAX_PDU_BYTES = env_int("DICOM_MAX_PDU_BYTES", 4 * 1024**2, minimum=4096)
+# Largest data set one DIMSE message may carry; a bigger one aborts its association mid-transfer.
+DICOM_MAX_DATASET_BYTES = env_int("DICOM_MAX_DATASET_BYTES", INGEST_MAX_FILE_BYTES, minimum=1024)
 # Seconds to wait: for a TCP connection, for association set-up/release, for a DIMSE
 # response, and for any network activity on an open association before giving up.
 DICOM_CONNECT_TIMEOUT = env_int("DICOM_CONNECT_TIMEOUT", 10, minimum=1)

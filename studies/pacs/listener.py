@@ -33,7 +33,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from studies import audit
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode
-from studies.pacs import find_scp, nodes, statuses, syntaxes
+from studies.pacs import find_scp, nodes, pdu_guard, statuses, syntaxes
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,9 @@ def application_entity(ae_title: str | None = None) -> AE:
 
 
 HANDLERS = [
+    # First, before the DUL reads a byte: malformed PDUs and oversized data sets end the
+    # association (studies.pacs.pdu_guard).
+    (evt.EVT_CONN_OPEN, pdu_guard.guard),
     (evt.EVT_REQUESTED, _handle_requested),
     (evt.EVT_C_STORE, _handle_store),
     (evt.EVT_C_FIND, find_scp.handle_find),

@@ -28,7 +28,7 @@ from pynetdicom.sop_class import (
 )
 
 from studies.models import PacsNode
-from studies.pacs import statuses, syntaxes
+from studies.pacs import pdu_guard, statuses, syntaxes
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,16 @@ def associate(
         node.host,
         node.port,
         ae_title=node.ae_title,
+        # What we advertise as our receive limit (PS3.8 9.3.1 Maximum Length): pynetdicom takes
+        # it from this argument (16 KiB by default), not from ae.maximum_pdu_size. A C-GET
+        # brings every instance back to us, so a 16 KiB limit cut a 512 KiB slice into 32 PDUs.
+        max_pdu=settings.DICOM_MAX_PDU_BYTES,
         ext_neg=roles or None,
-        evt_handlers=[(evt.EVT_CONN_OPEN, _no_delay), *(handlers or [])],
+        evt_handlers=[
+            (evt.EVT_CONN_OPEN, pdu_guard.guard),
+            (evt.EVT_CONN_OPEN, _no_delay),
+            *(handlers or []),
+        ],
     )
     if not assoc.is_established:
         raise PacsError(_describe_failure(assoc, node))
