@@ -58,14 +58,33 @@ class _Peer:
 _peers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class _NoDelayServer(ThreadedAssociationServer):
-    """Sets TCP_NODELAY on each accepted socket: DIMSE is request/response, and Nagle's
-    algorithm would hold back each short response (C-STORE-RSP) for the peer's delayed ACK."""
+class _Server(ThreadedAssociationServer):
+    """pynetdicom's threaded server with two changes to how a connection is taken on.
+
+    TCP_NODELAY on each accepted socket: DIMSE is request/response, and Nagle's algorithm
+    would hold back each short response (C-STORE-RSP) for the peer's delayed ACK.
+
+    The TLS handshake in the connection's own thread, within the ACSE timeout: pynetdicom
+    does it in ``get_request``, i.e. in the accept loop, on a socket without a timeout, so
+    one peer that connects and says nothing would stop every other TLS peer being accepted.
+    """
 
     def get_request(self):
-        client_socket, address = super().get_request()
+        client_socket, address = self.socket.accept()  # TLS, if any, comes in the thread
         client_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client_socket, address
+
+    def process_request_thread(self, request, client_address):
+        if self.ssl_context is not None:
+            try:
+                request.settimeout(self.ae.acse_timeout)
+                request = self.ssl_context.wrap_socket(request, server_side=True)
+                request.settimeout(None)  # pynetdicom expects a blocking socket
+            except OSError as exc:  # ssl.SSLError, TimeoutError, a reset
+                log.warning("TLS handshake with %s failed: %s", client_address[0], exc)
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
 
 
 def _peer_address(event) -> str:
@@ -206,7 +225,7 @@ class Listener:
             settings.DICOM_PORT if port is None else port,
         )
         self.server = self.ae.make_server(
-            address, evt_handlers=HANDLERS, server_class=_NoDelayServer, ssl_context=ssl_context
+            address, evt_handlers=HANDLERS, server_class=_Server, ssl_context=ssl_context
         )
         self.ae._servers.append(self.server)  # so server.shutdown() can deregister it
         self._thread: threading.Thread | None = None

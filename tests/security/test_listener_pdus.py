@@ -1,13 +1,17 @@
 """Malformed PDUs (PS3.8 9.3) end their own association and nobody else's: an unknown PDU
 type, an absurd length, a truncated PDU and one that stops or trickles each get the
-connection aborted or closed promptly, while a well-behaved peer keeps being served
-(studies.pacs.pdu_guard)."""
+connection aborted or closed promptly, over plain TCP and TLS, while a well-behaved peer
+keeps being served (studies.pacs.pdu_guard)."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from pynetdicom import AE
@@ -15,6 +19,7 @@ from pynetdicom.sop_class import Verification
 
 from studies.models import KnownSender
 from studies.pacs.listener import Listener
+from studies.pacs.tls import server_context
 
 AET = "DICOMVIEWER"
 A_ABORT, A_ASSOCIATE_RJ = 0x07, 0x03
@@ -132,3 +137,64 @@ def test_pdu_trickled_a_byte_at_a_time_is_cut_off_after_the_network_timeout(list
     finally:
         bad.close()
     assert time.monotonic() - started < TIMEOUT + 3
+
+
+# --- the same over TLS -----------------------------------------------------------------------
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA, a server and a client certificate on P-256 keys (RSA keys take seconds)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    directory = tmp_path_factory.mktemp("pki")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=Test DICOM CA", cwd=directory)  # fmt: skip
+    for name in ("server", "client"):
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}", cwd=directory)  # fmt: skip
+        (directory / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "1", "-out", f"{name}.crt",
+                "-extfile", f"{name}.ext", cwd=directory)  # fmt: skip
+    return directory
+
+
+@pytest.fixture
+def tls_listener(listener, pki):
+    context = server_context(pki / "server.crt", pki / "server.key", pki / "ca.crt")
+    with Listener(host="127.0.0.1", port=0, ssl_context=context) as running:
+        yield running
+
+
+def client_context(pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki / "ca.crt"))
+    context.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
+    return context
+
+
+def test_idle_tls_connection_does_not_hold_up_other_tls_peers(tls_listener, pki):
+    # pynetdicom shakes hands in its accept loop; a peer that never starts the handshake
+    # would keep every other TLS peer waiting.
+    idle = socket.create_connection(("127.0.0.1", tls_listener.port), timeout=5)
+    try:
+        started = time.monotonic()
+        assert good_echo(tls_listener.port, (client_context(pki), "127.0.0.1"))
+        assert time.monotonic() - started < TIMEOUT
+        assert ends_within(idle, TIMEOUT + 3), "the silent TLS peer was never dropped"
+    finally:
+        idle.close()
+
+
+@pytest.mark.parametrize("name", ["unknown type", "absurd length", "stalled"])
+def test_malformed_pdu_over_tls_ends_its_own_connection_promptly(tls_listener, pki, name):
+    raw = socket.create_connection(("127.0.0.1", tls_listener.port), timeout=5)
+    with client_context(pki).wrap_socket(raw, server_hostname="127.0.0.1") as bad:
+        bad.sendall(MALFORMED[name])
+        assert ends_within(bad, TIMEOUT + 3), f"{name}: connection still open"
+    assert good_echo(tls_listener.port, (client_context(pki), "127.0.0.1"))
