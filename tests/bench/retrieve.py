@@ -5,8 +5,8 @@ image is viewable while our retrieve runs.
 One Orthanc (Debian's) holds the study (loaded once through REST) and knows three
 modalities: our listener, a ``storescp`` and the DCMTK client AE titles. Every round of ours
 starts from an empty archive with the processes ``make run`` starts: ``manage.py
-dicom_listener``, ``manage.py retrieve_worker`` (its default 1 s poll, so the wall time
-includes the wait for a worker to pick the job up) and, for the first-image rows,
+dicom_listener``, ``manage.py retrieve_worker`` (its default poll, RETRIEVE_POLL_MS, so the wall
+time includes the wait for a worker to pick the job up) and, for the first-image rows,
 ``manage.py runserver``. The job is queued with ``manage.py retrieve --node --study --wait``;
 its wall time is read from the job itself (queued ``created_at`` to ``finished_at``), so
 Python start-up of the command is not counted.
