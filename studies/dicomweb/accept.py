@@ -8,6 +8,7 @@ of its parts in ``type`` and, for DICOM and bulk data, the transfer syntax in
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -43,14 +44,21 @@ class MediaRange:
 def media_ranges(request: HttpRequest) -> list[MediaRange]:
     """The acceptable media ranges of a request, best first; ``*/*`` when none are given."""
     override = request.GET.get("accept")
-    header = override if override is not None else request.headers.get("Accept", "")
+    # META, not request.headers: that builds a dict of every header on first use.
+    header = override if override is not None else request.META.get("HTTP_ACCEPT", "")
     ranges = parse_accept(header)
     return ranges or [MediaRange(ANY, False, None, 1.0)]
 
 
 def parse_accept(value: str) -> list[MediaRange]:
+    return list(_parsed(value or ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(value: str) -> tuple[MediaRange, ...]:
+    # A viewer sends the same few Accept headers hundreds of times: parse each once.
     found: list[tuple[float, int, MediaRange]] = []
-    for position, match in enumerate(_ITEM.finditer(value or "")):
+    for position, match in enumerate(_ITEM.finditer(value)):
         item = match.group(0).strip()
         if not item:
             continue
@@ -69,7 +77,7 @@ def parse_accept(value: str) -> list[MediaRange]:
             inner = media_type
         syntax = params.get("transfer-syntax") or None
         found.append((-quality, position, MediaRange(inner, multipart, syntax, quality)))
-    return [entry[2] for entry in sorted(found, key=lambda entry: (entry[0], entry[1]))]
+    return tuple(entry[2] for entry in sorted(found, key=lambda entry: (entry[0], entry[1])))
 
 
 def describe(ranges: list[MediaRange]) -> str:
