@@ -18,3 +18,7 @@ SR_SOP_CLASSES = frozenset(
         "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
     }
 )
+
+
+class InvalidReport(ValueError):
+    """A measurement or key image list that cannot become a report (answered 400)."""

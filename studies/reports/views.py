@@ -26,7 +26,7 @@ from studies.access import visible_studies
 from studies.models import Instance, PacsNode, Study
 from studies.pacs import scu
 from studies.rendering import instance_path
-from studies.reports import SR_SOP_CLASSES, reading, restoring, sending, writing
+from studies.reports import SR_SOP_CLASSES, InvalidReport, reading, restoring, sending
 
 
 def _study(request: HttpRequest, study_uid: str) -> Study:
@@ -144,9 +144,9 @@ def _body(request: HttpRequest) -> dict:
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise writing.InvalidReport("the body is not JSON") from None
+        raise InvalidReport("the body is not JSON") from None
     if not isinstance(data, dict):
-        raise writing.InvalidReport("the body is a JSON object")
+        raise InvalidReport("the body is a JSON object")
     return data
 
 
@@ -162,9 +162,9 @@ def _save(request: HttpRequest, study_uid: str, make) -> JsonResponse:
         if data.get("send_to"):
             node = PacsNode.objects.filter(name=str(data["send_to"]), enabled=True).first()
             if node is None:
-                raise writing.InvalidReport("unknown or disabled PACS node")
+                raise InvalidReport("unknown or disabled PACS node")
         saved = make(study_uid, data)
-    except writing.InvalidReport as exc:
+    except InvalidReport as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     uid = saved.result.sop_instance_uid
     answer = {
@@ -198,6 +198,8 @@ def _save(request: HttpRequest, study_uid: str, make) -> JsonResponse:
 
 @require_POST
 def save_measurements(request: HttpRequest, study_uid: str) -> JsonResponse:
+    from studies.reports import writing  # highdicom: 0.5 s of import every process would pay
+
     return _save(
         request,
         study_uid,
@@ -207,6 +209,8 @@ def save_measurements(request: HttpRequest, study_uid: str) -> JsonResponse:
 
 @require_POST
 def save_key_images(request: HttpRequest, study_uid: str) -> JsonResponse:
+    from studies.reports import writing
+
     return _save(
         request,
         study_uid,

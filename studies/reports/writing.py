@@ -24,6 +24,7 @@ from pydicom.uid import generate_uid
 from studies.ingest import IngestResult, ingest_bytes
 from studies.models import Instance
 from studies.rendering import instance_path
+from studies.reports import InvalidReport
 
 MAX_MEASUREMENTS = 200
 MANUFACTURER = "DICOM viewer"
@@ -43,10 +44,6 @@ _SD = codes.SCT.StandardDeviation
 _PROCEDURE = hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure")
 # Type 2 attributes highdicom copies from the evidence; absent in some images.
 _TYPE2 = ("StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDate", "StudyTime")
-
-
-class InvalidReport(ValueError):
-    """A measurement or key image list that cannot become a report (answered 400)."""
 
 
 @dataclass
