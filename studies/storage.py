@@ -86,16 +86,25 @@ class FileStore:
                     except FileExistsError:
                         created = False
                     if created:
-                        # Durable: the bytes and the size needed to read them back (fdatasync
-                        # skips only timestamps); on ext4 also the link, same journal commit.
-                        os.fdatasync(handle.fileno())
+                        try:
+                            # Durable: the bytes and the size needed to read them back
+                            # (fdatasync skips only timestamps); on ext4 also the link, in the
+                            # same journal commit.
+                            os.fdatasync(handle.fileno())
+                            # Durable: the name (POSIX asks for the directory separately).
+                            _fsync_directory(final.parent)
+                        except OSError:
+                            # Not durable (a full disk can show only now, at writeback). Take
+                            # the name back: after a failed sync the kernel may report the
+                            # next one as a success without the bytes ever reaching the disk.
+                            with contextlib.suppress(OSError):
+                                os.unlink(final)
+                            raise
             finally:
                 os.unlink(tmp_name)
             if not created:
                 # Another writer linked the same key first and may still be syncing it.
                 return self._keep_or_replace(relative, final, data)
-            # Durable: the name (POSIX asks for the directory to be synced separately).
-            _fsync_directory(final.parent)
         except OSError as exc:
             raise StorageError(exc.errno, f"cannot store file: {exc.strerror or exc}") from exc
         return StoredFile(relative, len(data), created=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 
@@ -9,7 +10,7 @@ import pytest
 
 from studies.ingest import DUPLICATE, STORED, ingest_bytes
 from studies.models import Instance
-from studies.storage import FileStore, dicom_store, key_digest
+from studies.storage import FileStore, StorageError, dicom_store, key_digest
 from tests.dicom_files import make_ct, to_bytes
 
 DATA = os.urandom(300_000)
@@ -68,3 +69,20 @@ def test_instance_whose_file_a_crash_left_short_is_stored_whole_when_sent_again(
     assert hashlib.sha256(on_disk).hexdigest() == resent.sha256
     assert ingest_bytes(data, Instance.Source.CSTORE).status == DUPLICATE
     assert dicom_store().exists(key_digest(resent.sop_instance_uid))
+
+
+def test_a_failed_sync_leaves_no_file_under_the_key(tmp_path, monkeypatch):
+    # A full disk with delayed allocation can surface only at the sync; the name must not
+    # stay, or a later put could trust a file whose bytes never reached the disk.
+    store = FileStore(tmp_path)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdatasync", disk_full)
+    with pytest.raises(StorageError, match="No space left"):
+        store.put(KEY, DATA)
+    assert not store.exists(KEY)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    monkeypatch.undo()
+    assert store.put(KEY, DATA).created
