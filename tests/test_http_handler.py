@@ -127,8 +127,9 @@ async def test_requests_one_after_another_reuse_one_thread_and_its_connection(re
 def test_only_marked_routes_are_served_in_one_thread(ct_path):
     assert _marked("viewerproject.urls", ct_path + "/rendered")
     assert _marked("viewerproject.urls", ct_path + "/frames/1/thumbnail")
+    assert _marked("viewerproject.urls", ct_path + "/metadata")
     assert not _marked("viewerproject.urls", ct_path + "/frames/1")  # a stream
-    assert not _marked("viewerproject.urls", ct_path + "/metadata")
+    assert not _marked("viewerproject.urls", ct_path)  # a stream
     assert not _marked("viewerproject.urls", "/healthz")
     assert not _marked("viewerproject.urls", "/no/such/page")
 

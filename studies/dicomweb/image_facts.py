@@ -33,6 +33,7 @@ from studies.rendering import instance_path
 
 MAX_ENTRIES = 20_000  # a few hundred bytes each
 MAX_AGE = 60.0  # seconds; bounds how long another process can keep a deleted instance
+_FIELDS = ("sop_instance_uid", "sha256", "rows", "columns", "number_of_frames", "file_path")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,11 @@ def image_facts(study: str, series: str, sop: str) -> ImageFacts:
         facts.series_instance_uid,
     ) == (str(settings.DICOM_STORE_DIR), study, series):
         return facts
-    facts = ImageFacts.of(resources.one_instance(study, series, sop), study, series)
+    # Only the columns needed: the full row would parse the whole stored header from JSON.
+    found = resources.scoped(study, series, sop).only(*_FIELDS).first()
+    if found is None:  # NotFound naming the missing UID (or the row, if it just arrived)
+        found = resources.one_instance(study, series, sop)
+    facts = ImageFacts.of(found, study, series)
     _cache.put(sop, facts)
     return facts
 

@@ -101,8 +101,9 @@ register_converter(UIDConverter, "uid")
 
 def in_one_thread(view: View) -> View:
     """Mark a route whose whole request (middleware included) may run in one worker thread:
-    a sync view with a small answer, not a stream. ``viewerproject.http_handler`` reads the
-    attribute and spares these requests Django's thread switch per middleware."""
+    a sync view whose answer is built in memory, not streamed (rendered images, thumbnails,
+    metadata). ``viewerproject.http_handler`` reads the attribute and spares these requests
+    Django's thread switch per middleware."""
     view.whole_request_in_thread = True  # type: ignore[attr-defined]
     return view
 
@@ -117,7 +118,11 @@ urlpatterns = [
         name="studies",
     ),
     path("studies/<uid:study>", route(GET=wado.retrieve_study, POST=stow.store), name="study"),
-    path("studies/<uid:study>/metadata", route(GET=wado.study_metadata), name="study-metadata"),
+    path(
+        "studies/<uid:study>/metadata",
+        in_one_thread(route(GET=wado.study_metadata)),
+        name="study-metadata",
+    ),
     path(
         "studies/<uid:study>/rendered",
         in_one_thread(route(GET=rendered.study_rendered)),
@@ -144,7 +149,9 @@ urlpatterns = [
         name="study-instances",
     ),
     path(SERIES, route(GET=wado.retrieve_series), name="series-resource"),
-    path(SERIES + "/metadata", route(GET=wado.series_metadata), name="series-metadata"),
+    path(
+        SERIES + "/metadata", in_one_thread(route(GET=wado.series_metadata)), name="series-metadata"
+    ),
     path(
         SERIES + "/rendered",
         in_one_thread(route(GET=rendered.series_rendered)),
@@ -156,7 +163,11 @@ urlpatterns = [
         name="series-thumbnail",
     ),
     path(INSTANCE, route(GET=wado.retrieve_instance), name="instance"),
-    path(INSTANCE + "/metadata", route(GET=wado.instance_metadata), name="instance-metadata"),
+    path(
+        INSTANCE + "/metadata",
+        in_one_thread(route(GET=wado.instance_metadata)),
+        name="instance-metadata",
+    ),
     path(
         INSTANCE + "/rendered",
         in_one_thread(route(GET=rendered.instance_rendered)),
