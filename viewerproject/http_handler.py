@@ -44,6 +44,9 @@ from django.urls import Resolver404, resolve, set_script_prefix
 MARK = "whole_request_in_thread"
 
 
+_REMEMBERED_PATH_LENGTH = 512  # DICOMweb paths with three UIDs are under 300 characters
+
+
 @functools.lru_cache(maxsize=4096)
 def _marked(urlconf: str, path: str) -> bool:
     # Remembered per path: a window change or a repeated thumbnail asks the same path again,
@@ -108,6 +111,8 @@ class Handler(ASGIHandler):
     def _in_one_thread(self, scope: dict[str, Any]) -> bool:
         root = scope.get("root_path", "")
         path = scope["path"].removeprefix(root) if root else scope["path"]
+        if len(path) > _REMEMBERED_PATH_LENGTH:  # a long path is resolved, not remembered
+            return _marked.__wrapped__(settings.ROOT_URLCONF, path)
         return _marked(settings.ROOT_URLCONF, path)
 
     async def _handle_in_thread(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
