@@ -16,6 +16,11 @@ written to a temporary directory, no fsync; ours fsyncs every instance), timed f
 ``movescu`` start to exit. ``getscu`` (C-GET by a DCMTK client) is a reference row. All
 DCMTK tools run with Nagle off (``TCP_NODELAY=1``); everything is on loopback.
 
+CPU seconds are counted beside the wall time, as the machine may be busy with other work:
+the receiving side's (ours: ``dicom_listener`` and ``retrieve_worker`` together, from queueing
+to done; Orthanc's side: ``storescp`` plus ``movescu``, or ``getscu``) and Orthanc's own.
+On a loaded machine the CPU a side needs per instance decides its wall time.
+
 "First image viewable": while a retrieve runs, the benchmark polls our QIDO-RS for the
 study's instances every 20 ms; when one is indexed it asks WADO-RS for its first frame
 rendered (JPEG). Both times are counted from the job's ``created_at``.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -73,6 +79,10 @@ class Timing:
     pickup: float | None = None
     first_indexed: float | None = None
     first_rendered: float | None = None
+    first_stored: float | None = None  # ours: first and last instance indexed, from queueing
+    last_stored: float | None = None
+    cpu: float | None = None  # receiving side: ours (listener + worker) or the DCMTK tools
+    pacs_cpu: float | None = None  # Orthanc's
     note: str = ""
 
 
@@ -92,6 +102,25 @@ def _wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
         if process.poll() is not None or time.monotonic() > deadline:
             raise ServerError(f"{what} did not start on port {port}")
         time.sleep(0.05)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far, all threads (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def orthanc_cpu(orthanc: OrthancPeer) -> float:
+    return cpu_seconds(orthanc.process.pid) if orthanc.process is not None else 0.0
 
 
 def dcmtk_env() -> dict[str, str]:
@@ -116,14 +145,17 @@ def orthanc_to_storescp(
         _wait_for_port(storescp_port, receiver, "storescp")
         command = ["movescu", "-aet", MOVESCU_AE, "-aec", orthanc.aet, "-aem", STORESCP_AE]
         command += ["-S", "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
+        before = (cpu_seconds(receiver.pid), children_cpu(), orthanc_cpu(orthanc))
         seconds, error = _timed_tool([*command, "127.0.0.1", str(orthanc.dicom_port)], timeout)
+        cpu = cpu_seconds(receiver.pid) - before[0] + children_cpu() - before[1]
+        pacs_cpu = orthanc_cpu(orthanc) - before[2]
     except ServerError as exc:
         return Timing(note=str(exc))
     finally:
         _stop(receiver)
     received = len(list(out.iterdir()))
     shutil.rmtree(out, ignore_errors=True)
-    return Timing(seconds=seconds, instances=received, note=error)
+    return Timing(seconds=seconds, instances=received, cpu=cpu, pacs_cpu=pacs_cpu, note=error)
 
 
 def getscu_from_orthanc(orthanc: OrthancPeer, study: str, work: Path, timeout: float) -> Timing:
@@ -131,10 +163,12 @@ def getscu_from_orthanc(orthanc: OrthancPeer, study: str, work: Path, timeout: f
     out = Path(tempfile.mkdtemp(prefix="getscu-", dir=work))
     command = ["getscu", "-aet", GETSCU_AE, "-aec", orthanc.aet, "-od", str(out)]
     command += ["-S", "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study}"]
+    before = (children_cpu(), orthanc_cpu(orthanc))
     seconds, error = _timed_tool([*command, "127.0.0.1", str(orthanc.dicom_port)], timeout)
+    cpu, pacs_cpu = children_cpu() - before[0], orthanc_cpu(orthanc) - before[1]
     received = len(list(out.iterdir()))
     shutil.rmtree(out, ignore_errors=True)
-    return Timing(seconds=seconds, instances=received, note=error)
+    return Timing(seconds=seconds, instances=received, cpu=cpu, pacs_cpu=pacs_cpu, note=error)
 
 
 def _timed_tool(command: list[str], timeout: float) -> tuple[float, str]:
@@ -157,7 +191,7 @@ def _timed_tool(command: list[str], timeout: float) -> tuple[float, str]:
 
 
 @contextmanager
-def our_processes(var_dir: Path, listener_port: int) -> Iterator[None]:
+def our_processes(var_dir: Path, listener_port: int) -> Iterator[list[subprocess.Popen]]:
     """``dicom_listener`` and ``retrieve_worker`` on the archive in ``var_dir``."""
     env = archive_environment(var_dir)
     env.update(DICOM_AE_TITLE=OUR_AE)
@@ -184,7 +218,7 @@ def our_processes(var_dir: Path, listener_port: int) -> Iterator[None]:
         assert started[1].stdout is not None
         if not started[1].stdout.readline().startswith("retrieve worker"):
             raise ServerError("retrieve_worker exited at start-up")
-        yield
+        yield started
     finally:
         for process in started:
             _stop(process)
@@ -204,17 +238,23 @@ def archive_template(work: Path, orthanc: OrthancPeer, method: str) -> Path:
 
 
 _JOB_TIMES = (
-    "from studies.models import RetrieveJob as J; j = J.objects.latest('pk'); "
+    "from django.db.models import Max, Min; "
+    "from studies.models import Instance as I, RetrieveJob as J; j = J.objects.latest('pk'); "
+    "t = I.objects.aggregate(a=Min('received_at'), b=Max('received_at')); "
+    "f = (j.finished_at or j.created_at).timestamp(); "
     "print(j.state, j.received_count, j.created_at.timestamp(), "
-    "(j.started_at or j.created_at).timestamp(), (j.finished_at or j.created_at).timestamp())"
+    "(j.started_at or j.created_at).timestamp(), f, "
+    "t['a'].timestamp() if t['a'] else f, t['b'].timestamp() if t['b'] else f)"
 )
 
 
-def job_times(var_dir: Path) -> tuple[str, int, float, float, float]:
-    state, received, created, started, finished = manage(
+def job_times(var_dir: Path) -> tuple[str, int, float, float, float, float, float]:
+    """State, received count, and epochs: queued, picked up, done, first and last indexed."""
+    state, received, *times = manage(
         var_dir, "shell", "--no-imports", "-c", _JOB_TIMES, DICOM_AE_TITLE=OUR_AE
     ).split()
-    return state, int(received), float(created), float(started), float(finished)
+    created, started, finished, first, last = (float(t) for t in times)
+    return state, int(received), created, started, finished, first, last
 
 
 def run_ours(
@@ -240,7 +280,8 @@ def run_ours(
         else:
             var_dir = parent / "var"
             shutil.copytree(template, var_dir)
-        with our_processes(var_dir, listener_port):
+        with our_processes(var_dir, listener_port) as ours:
+            before = (sum(cpu_seconds(p.pid) for p in ours), orthanc_cpu(orthanc))
             env = archive_environment(var_dir)
             env.update(DICOM_AE_TITLE=OUR_AE)
             queue = subprocess.Popen(
@@ -258,14 +299,17 @@ def run_ours(
             except subprocess.TimeoutExpired:
                 queue.kill()
                 out, err = queue.communicate()
-        state, received, created, picked, finished = job_times(var_dir)
+            cpu = sum(cpu_seconds(p.pid) for p in ours) - before[0]
+            pacs_cpu = orthanc_cpu(orthanc) - before[1]
+        state, received, created, picked, finished, first, last = job_times(var_dir)
     except (ServerError, requests.RequestException, ValueError) as exc:
         return Timing(note=f"ours failed: {str(exc).splitlines()[0][:160]}")
     finally:
         if server is not None:
             server.stop()
         shutil.rmtree(parent, ignore_errors=True)
-    timing = Timing(instances=received, pickup=picked - created)
+    timing = Timing(instances=received, pickup=picked - created, cpu=cpu, pacs_cpu=pacs_cpu)
+    timing.first_stored, timing.last_stored = first - created, last - created
     if state == "done":
         timing.seconds = finished - created
     else:
@@ -333,7 +377,15 @@ def _seconds(value: float | None) -> str:
 
 
 def table(rows: Sequence[tuple[str, Timing]], reference: Timing, count: int) -> str:
-    header = ("retrieve (median round)", "seconds", "inst/s", "÷ Orthanc→storescp", "target")
+    header = (
+        "retrieve (median round)",
+        "seconds",
+        "inst/s",
+        "÷ Orthanc→storescp",
+        "target",
+        "receiver CPU s",
+        "Orthanc CPU s",
+    )
     lines = [header]
     notes = []
     for name, timing in rows:
@@ -347,12 +399,27 @@ def table(rows: Sequence[tuple[str, Timing]], reference: Timing, count: int) -> 
             value = timing.seconds / reference.seconds
             ratio = f"{value:.2f}"
             target = f"≤ {TARGET:g}: {'met' if value <= TARGET else 'NOT met'}"
-        lines.append((name, _seconds(timing.seconds), rate, ratio, target))
+        lines.append(
+            (
+                name,
+                _seconds(timing.seconds),
+                rate,
+                ratio,
+                target,
+                _seconds(timing.cpu),
+                _seconds(timing.pacs_cpu),
+            )
+        )
         extra = []
         if timing.instances and timing.instances != count:
             extra.append(f"received {timing.instances} of {count}")
         if timing.pickup is not None:
             extra.append(f"worker pickup {timing.pickup:.2f} s")
+        if timing.first_stored is not None and timing.last_stored is not None:
+            extra.append(
+                f"first instance indexed {timing.first_stored:.2f} s, last "
+                f"{timing.last_stored:.2f} s after queueing"
+            )
         if timing.note:
             extra.append(timing.note)
         if extra:
