@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -181,6 +182,24 @@ async def _prefetch(session: Session, sender: _Sender, view: View) -> None:
         await sender.pixels(Kind.PREFETCH, "jpeg", level, frame, item, whole, bitmap)
 
 
+# Prefetch renders in flight per process (all sockets of a server share its event loop and
+# render pool). The pool serves jobs first come, first served: without this bound, twenty
+# scrolling readers' speculative previews would queue ahead of the tiles of the images they
+# are looking at. One at a time still renders hundreds of 256 px previews a second.
+PREFETCH_RENDERS = 1
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _prefetch_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(PREFETCH_RENDERS)
+    return gate
+
+
 # A viewport's lane tags its messages with this key in the outbox (viewports are 0-15), so a
 # new view of the viewport does not make them stale; a change of settings does.
 LANE_KEY = 1000
@@ -325,9 +344,10 @@ class PrefetchLane:
             size, level = preview(target.rows, target.columns)
             self._rendering = (uid, frame)
             try:
-                bitmap = await session.slots.run(
-                    _region, session.renderer, target.path, frame, view, whole, size, "jpeg"
-                )
+                async with _prefetch_gate():
+                    bitmap = await session.slots.run(
+                        _region, session.renderer, target.path, frame, view, whole, size, "jpeg"
+                    )
             except ImagingError as error:
                 log.info("prefetch of %s frame %d skipped: %s", uid, frame, error)
                 self._rendering = None
