@@ -377,6 +377,10 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
         "frame_latency": frame_stats,
         "preview_latency": summary_ms(previews),
         "views": sum(getattr(r, "views", 0) or len(r.frames) for r in results),
+        # Reader mode: scroll steps and window changes taken, and how many of them a newer
+        # one replaced while the last view was still unanswered (never sent, as in the browser).
+        "steps": sum(getattr(r, "steps", 0) for r in results),
+        "steps_replaced_before_sending": sum(getattr(r, "held", 0) for r in results),
         "frames_missed": sum(1 for t in frames if t == float("inf")),
         "frames_per_second": round(sum(1 for t in frames if t != float("inf")) / args.duration, 1),
         "view_errors": len(view_errors),

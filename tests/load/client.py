@@ -138,7 +138,8 @@ class Socket:
         scale: float = 1.0,
         timeout: float = 30,
     ) -> FrameTiming:
-        """Ask for a whole frame and wait until its preview and every tile arrived."""
+        """Ask for a whole frame and wait until every tile arrived (and its preview, unless
+        this socket already received that picture: the server then sends none)."""
         request = self.request_id()
         region = (0.0, 0.0, float(columns), float(rows))
         tiles = len(plan_view(rows, columns, region, scale, TILE_SIZE, 1 << 40).tiles)
@@ -177,8 +178,10 @@ class Socket:
                 preview = message.at - sent
             elif header.kind == Kind.TILE:
                 seen += 1
-                if seen == tiles and preview is not None:
-                    return FrameTiming(request, preview, message.at - sent, tiles)
+                if seen == tiles:
+                    # No preview before the tiles: the socket holds it from an earlier view.
+                    shown = preview if preview is not None else 0.0
+                    return FrameTiming(request, shown, message.at - sent, tiles)
 
     async def ping(self, timeout: float = 10) -> None:
         await self.send(type="ping")

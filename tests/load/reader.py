@@ -1,8 +1,11 @@
 """A simulated reader, driving the socket the way the browser viewer does (frontend
-``viewer.js``): a ``view`` per scroll step without waiting for the last one (latest wins),
-with a ``prefetch`` list of the next slices whose previews it does not hold yet; scrolling in
-bursts, pausing to look (when the server sends the lossless image), changing the window now
-and then.
+``viewer.js``, ``view-pacer.js``): a ``view`` per scroll step, but at most one in flight per
+viewport (a step taken while the last view has shown no pixels yet waits, and only the newest
+waiting step is sent when they come: latest wins), with a ``prefetch`` list of the next slices
+whose previews it does not hold yet (12, or 24 while scrolling); scrolling in bursts, pausing
+to look (when the server sends the lossless image), changing the window now and then.
+Prefetched previews are kept whichever request listed them (the server's prefetch lane
+outlives views), and one for the slice on show is its preview.
 
 Per view it records two latencies:
 
@@ -27,7 +30,10 @@ from studies.streaming.plan import plan_view
 from studies.streaming.protocol import Kind
 from tests.load.client import TILE_SIZE, Socket, ViewError, series_instances
 
-PREFETCH = 4  # the browser asks for up to this many neighbours (viewer.js PREFETCH)
+PREFETCH = 12  # the browser asks for up to this many neighbours (viewer.js PREFETCH)
+SCROLLING_PREFETCH = 24  # ... and this many while scrolling (viewer.js CINE_PREFETCH)
+PATIENCE = 0.4  # a view unanswered this long stops holding the next (view-pacer.js)
+REMEMBERED = 256  # requests whose prefetch items are still recognised (request-ledger.js)
 WINDOWS = [[40, 400], [-600, 1500], [400, 1800], [50, 150]]
 
 
@@ -47,6 +53,8 @@ class ReaderResult:
     errors: list[str] = field(default_factory=list)
     events: int = 0
     upstream: str = ""
+    steps: int = 0
+    held: int = 0
 
 
 @dataclass
@@ -61,6 +69,7 @@ class _View:
     seen: int = 0
     complete: bool = False
     preview_recorded: bool = False
+    answered: bool = False  # first pixels (or an error) arrived
 
 
 class Reader:
@@ -74,11 +83,15 @@ class Reader:
         self.measure_from = measure_from
         self.result = ReaderResult(upstream=socket.upstream)
         self.views: dict[int, _View] = {}
+        self._scrolling = False
         self.cached: set[tuple[str, str]] = set()  # previews held: (instance, window)
         self.current: _View | None = None
         self.window: list[float] | None = None
         self.index = self.rng.randrange(len(self.instances))
         self.step = 1
+        self.waiting: dict | None = None  # the newest step held back (one view in flight)
+        self.steps = 0  # scroll steps and window changes taken
+        self.held = 0  # ... of which were replaced by a newer one before being sent
 
     # ---------------------------------------------------------------- receiving
 
@@ -88,16 +101,31 @@ class Reader:
             if message.json is not None:
                 if message.json.get("type") == "error":
                     self.result.errors.append(f"view: {ViewError(message.json)}")
+                    await self._answered(self.views.get(message.json.get("request") or 0))
+                elif message.json.get("type") == "done":
+                    await self._answered(self.views.get(message.json.get("request") or 0))
                 continue
             header = message.header
             assert header is not None
             view = self.views.get(header.request)
             if view is None:
                 continue
+            current = self.current
             if header.kind == Kind.PREFETCH:
                 if header.item < len(view.prefetch):
-                    self.cached.add((view.prefetch[header.item], view.window_key))
-            elif header.kind == Kind.PREVIEW:
+                    uid = view.prefetch[header.item]
+                    self.cached.add((uid, view.window_key))
+                    if (
+                        current is not None
+                        and current.instance == uid
+                        and current.window_key == view.window_key
+                    ):
+                        self._record_preview(current, message.at - current.sent)
+                continue
+            await self._answered(view)
+            if view is not current:
+                continue  # a late message of a view the reader moved on from
+            if header.kind == Kind.PREVIEW:
                 self.cached.add((view.instance, view.window_key))
                 self._record_preview(view, message.at - view.sent)
             elif header.kind == Kind.TILE:
@@ -106,6 +134,15 @@ class Reader:
                     view.complete = True
                     if view.measured:
                         self.result.frames.append(message.at - view.sent)
+
+    async def _answered(self, view: _View | None) -> None:
+        """First pixels (or the end) of ``view``: the step held back, if any, goes now."""
+        if view is None or view.answered:
+            return
+        view.answered = True
+        if view is self.current and self.waiting is not None:
+            instance, self.waiting = self.waiting, None
+            await self._send_view(instance)
 
     def _record_preview(self, view: _View, seconds: float) -> None:
         if not view.preview_recorded:
@@ -125,12 +162,32 @@ class Reader:
 
     # ---------------------------------------------------------------- sending
 
-    async def _view(self, instance: dict) -> None:
+    async def _view(self, instance: dict, scrolling: bool = False) -> None:
+        """A scroll step or window change: sent now, or held while the last view is unanswered."""
+        self.steps += 1
+        current = self.current
+        if (
+            current is not None
+            and not current.answered
+            and time.monotonic() - current.sent < PATIENCE
+        ):
+            self.held += self.waiting is not None
+            self.waiting = instance
+            self._scrolling = scrolling
+            return
+        if self.waiting is not None:
+            self.held += 1
+            self.waiting = None
+        self._scrolling = scrolling
+        await self._send_view(instance)
+
+    async def _send_view(self, instance: dict) -> None:
         self._close_current()
         window_key = repr(self.window)
         ahead = []
         position = self.index
-        while len(ahead) < PREFETCH:
+        wanted = SCROLLING_PREFETCH if self._scrolling else PREFETCH
+        while len(ahead) < wanted:
             position += self.step
             if not 0 <= position < len(self.instances):
                 break
@@ -149,7 +206,9 @@ class Reader:
             tiles=len(plan_view(rows, columns, region, 1.0, TILE_SIZE, 1 << 40).tiles),
             measured=time.monotonic() >= self.measure_from,
         )
-        self.views = {request: view}  # latest wins: older answers are ignored
+        self.views[request] = view  # kept for their prefetch items; only `current` draws
+        while len(self.views) > REMEMBERED:
+            del self.views[next(iter(self.views))]
         self.current = view
         self.result.views += view.measured
         if (view.instance, window_key) in self.cached:
@@ -180,7 +239,7 @@ class Reader:
                 if not 0 <= self.index + self.step < len(self.instances):
                     self.step = -self.step  # scroll back the other way at either end
                 self.index += self.step
-                await self._view(self.instances[self.index])
+                await self._view(self.instances[self.index], scrolling=True)
                 await asyncio.sleep(max(0.0, tick + 1 / pace.fps - time.monotonic()))
             await asyncio.sleep(self.rng.uniform(*pace.pause))  # looking at the image
             if self.rng.random() < pace.window_change and time.monotonic() < deadline:
@@ -189,6 +248,8 @@ class Reader:
                 await asyncio.sleep(self.rng.uniform(*pace.pause))
         await asyncio.sleep(1.0)  # let the last view finish before judging it
         self._close_current()
+        self.result.steps = self.steps
+        self.result.held = self.held
 
 
 async def run_reader(
