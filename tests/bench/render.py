@@ -5,7 +5,8 @@ few large 4096×5120 16-bit images (the 2048 phantom padded to 2048×2560 and en
 fresh full-resolution noise, so they are not flat blocks), and real sample files (JPEG 2000
 CT, JPEG baseline ultrasound, MR with overlays, RGB ultrasound). Ours runs under ``manage.py
 runserver`` (Daphne, ASGI) and is loaded through STOW-RS; Orthanc (Debian package) through
-REST.
+REST. Both run at once, and each row alternates its requests between ours, Orthanc REST and
+Orthanc DICOMweb, so the load of a shared machine, which comes and goes, falls on all alike.
 
 One client, one request at a time, loopback, keep-alive sessions, HTTP Basic on both. Each
 row is a bounded number of requests; "cold" rows ask each image once (nothing of it decoded
@@ -33,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -153,7 +155,7 @@ def orthanc_dicomweb(request: Request) -> tuple[str, dict[str, str]]:
     return path, params
 
 
-def orthanc_rest(ids: dict[str, str]) -> Callable[[Request], tuple[str, dict[str, str]]]:
+def orthanc_rest(ids: dict[str, str]) -> Build:
     def build(request: Request) -> tuple[str, dict[str, str]]:
         if request.kind == "metadata":
             return f"/instances/{ids[request.image.sop]}/tags", {}
@@ -170,39 +172,66 @@ def orthanc_rest(ids: dict[str, str]) -> Callable[[Request], tuple[str, dict[str
     return build
 
 
-def measure(
-    session: requests.Session,
-    base: str,
-    build: Callable[[Request], tuple[str, dict[str, str]]],
-    requests_: Sequence[Request],
-) -> Measurement:
-    result = Measurement()
-    for request in requests_:
-        path, params = build(request)
-        target = f"{base}{path}?{urlencode(params, safe=',')}"
-        wanted = "application/" if request.kind == "metadata" else "image/"
-        accept = "application/dicom+json" if request.kind == "metadata" else "image/jpeg"
-        before = time.perf_counter()
-        try:
-            answer = session.get(target, headers={"Accept": accept}, timeout=120)
-            content_type = answer.headers.get("Content-Type", "")
-            ok = answer.status_code == 200 and content_type.startswith(wanted)
-            note = "" if ok else f"HTTP {answer.status_code}: {answer.text[:80].strip()}"
-        except requests.RequestException as exc:
-            ok, note = False, f"error: {exc}"[:120]
-        elapsed = time.perf_counter() - before
-        result.instances += 1
-        if ok:
-            result.stored += 1
-            result.request_seconds.append(elapsed)
-        elif not result.note:
-            result.note = note
+Build = Callable[[Request], tuple[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Api:
+    """One way to ask one server: a keep-alive session, its base URL, how URLs are built."""
+
+    session: requests.Session
+    base: str
+    build: Build
+
+
+def ask(api: Api, request: Request, result: Measurement) -> None:
+    """One request, timed and counted into ``result``."""
+    path, params = api.build(request)
+    target = f"{api.base}{path}?{urlencode(params, safe=',')}"
+    wanted = "application/" if request.kind == "metadata" else "image/"
+    accept = "application/dicom+json" if request.kind == "metadata" else "image/jpeg"
+    before = time.perf_counter()
+    try:
+        answer = api.session.get(target, headers={"Accept": accept}, timeout=120)
+        content_type = answer.headers.get("Content-Type", "")
+        ok = answer.status_code == 200 and content_type.startswith(wanted)
+        note = "" if ok else f"HTTP {answer.status_code}: {answer.text[:80].strip()}"
+    except requests.RequestException as exc:
+        ok, note = False, f"error: {exc}"[:120]
+    elapsed = time.perf_counter() - before
+    result.instances += 1
+    if ok:
+        result.stored += 1
+        result.request_seconds.append(elapsed)
+    elif not result.note:
+        result.note = note
+
+
+def _finish(result: Measurement) -> Measurement:
     result.seconds = sum(result.request_seconds)
     if result.stored < result.instances:
         result.note = (
             f"{result.instances - result.stored} of {result.instances} failed; {result.note}"
         )
     return result
+
+
+def measure(api: Api, requests_: Sequence[Request]) -> Measurement:
+    result = Measurement()
+    for request in requests_:
+        ask(api, request, result)
+    return _finish(result)
+
+
+def side_by_side(asks: Sequence[tuple[Api | None, list[Request]]]) -> list[Measurement]:
+    """Request i of every API before request i+1 of any: on a shared machine whose load
+    comes and goes, every server meets the same load (an API that is None is skipped)."""
+    results = [Measurement() for _ in asks]
+    for index in range(max(len(requests_) for _, requests_ in asks)):
+        for (api, requests_), result in zip(asks, results, strict=True):
+            if api is not None and index < len(requests_):
+                ask(api, requests_[index], result)
+    return [_finish(result) for result in results]
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -279,13 +308,8 @@ def plan(
     return Plan(rows, warm_up, ct_warm=2, large_warm=5, fps_clients=(cold[0], thumbs[0]))
 
 
-def warm_up(
-    session: requests.Session,
-    base: str,
-    build: Callable[[Request], tuple[str, dict[str, str]]],
-    plan_: Plan,
-) -> None:
-    measure(session, base, build, plan_.warm_up)  # failures show up in the rows that matter
+def warm_up(api: Api, plan_: Plan) -> None:
+    measure(api, plan_.warm_up)  # failures show up in the rows that matter
 
 
 # --- frames per second ------------------------------------------------------------------------
@@ -356,7 +380,7 @@ def concurrent_rate(
 def http_rate(
     base: str,
     auth: tuple[str, str],
-    build: Callable[[Request], tuple[str, dict[str, str]]],
+    build: Build,
     plan_: Plan,
     seconds: float,
 ) -> Measurement:
@@ -406,74 +430,84 @@ def in_process_rate(plan_: Plan, seconds: float) -> Measurement:
 # --- the servers ------------------------------------------------------------------------------
 
 
-def run_ours(
-    work: Path, files: list[Path], plan_: Plan, fps_seconds: float
-) -> tuple[list[Measurement], Measurement]:
-    try:
-        with DjangoServer(work / "server") as server:
-            session = requests.Session()
-            session.auth = server.auth
-            stow = server.url + "/dicomweb/studies"
-            for group in batches([p.read_bytes() for p in files], 10):
-                body, content_type = multipart_related(group)
-                answer = session.post(
-                    stow, data=body, headers={"Content-Type": content_type}, timeout=300
-                )
-                if answer.status_code != 200:
-                    raise ServerError(f"STOW-RS: HTTP {answer.status_code}: {answer.text[:200]}")
-            base = server.url
-            warm_up(session, base, ours, plan_)
-            results = [measure(session, base, ours, mine) for _, mine, _ in plan_.rows]
-            session.close()
+def start_ours(stack: ExitStack, work: Path, files: list[Path]) -> DjangoServer:
+    server = stack.enter_context(DjangoServer(work / "server"))
+    session = stack.enter_context(requests.Session())
+    session.auth = server.auth
+    for group in batches([p.read_bytes() for p in files], 10):
+        body, content_type = multipart_related(group)
+        answer = session.post(
+            server.url + "/dicomweb/studies",
+            data=body,
+            headers={"Content-Type": content_type},
+            timeout=300,
+        )
+        if answer.status_code != 200:
+            raise ServerError(f"STOW-RS: HTTP {answer.status_code}: {answer.text[:200]}")
+    return server
+
+
+def start_orthanc(stack: ExitStack, files: list[Path]) -> tuple[OrthancPeer, dict[str, str]]:
+    orthanc = stack.enter_context(OrthancPeer(aet="BENCH_RENDER"))
+    ids = {}
+    for path in files:
+        ids[image_of(path).sop] = orthanc.upload(path.read_bytes())["ID"]
+    return orthanc, ids
+
+
+def api(stack: ExitStack, base: str, auth: tuple[str, str], build: Build) -> Api:
+    session = stack.enter_context(requests.Session())
+    session.auth = auth
+    return Api(session, base, build)
+
+
+def run(
+    work: Path, files: list[Path], plan_: Plan, fps_seconds: float, with_orthanc: bool
+) -> tuple[list[list[Measurement]], list[Measurement]]:
+    """Both servers up at once; each row's requests alternate between ours, Orthanc REST and
+    Orthanc DICOMweb; then the frames-per-second runs, one server at a time. Answers the
+    rows (ours, REST, DICOMweb per row) and the two rates; a server that cannot start gets
+    its columns marked with the reason."""
+    with ExitStack() as stack:
+        our_api = rest = dicomweb = None
+        our_note = their_note = ""
+        try:
+            server = start_ours(stack, work, files)
+            our_api = api(stack, server.url, server.auth, ours)
+        except (ServerError, requests.RequestException) as exc:
+            our_note = f"our server failed: {str(exc).splitlines()[0]}"
+        their_note = orthanc_missing() if with_orthanc else "--no-orthanc"
+        if not their_note:
+            try:
+                orthanc, ids = start_orthanc(stack, files)
+                rest = api(stack, orthanc.url, orthanc.auth, orthanc_rest(ids))
+                dicomweb = api(stack, orthanc.url, orthanc.auth, orthanc_dicomweb)
+            except (OrthancError, requests.RequestException) as exc:
+                their_note = f"Orthanc failed: {str(exc).splitlines()[0]}"
+        for each in (our_api, rest, dicomweb):
+            if each is not None:
+                warm_up(each, plan_)
+        table_rows = [
+            side_by_side([(our_api, mine), (rest, mine), (dicomweb, theirs)])
+            for _, mine, theirs in plan_.rows
+        ]
+        for row in table_rows:
+            for column, note in ((0, our_note), (1, their_note), (2, their_note)):
+                if note:
+                    row[column] = skipped(note)
+        our_rate = skipped(our_note)
+        if our_api is not None:
             assert server.process is not None
             held = hold_to_cores(server.process.pid)
-            rate = http_rate(base, server.auth, ours, plan_, fps_seconds)
-            rate.note = rate.note or held
-            return results, rate
-    except (ServerError, requests.RequestException) as exc:
-        note = f"our server failed: {str(exc).splitlines()[0]}"
-        return [skipped(note) for _ in plan_.rows], skipped(note)
-
-
-def run_orthanc(
-    files: list[Path], plan_: Plan, fps_seconds: float
-) -> tuple[list[Measurement], list[Measurement], Measurement]:
-    missing = orthanc_missing()
-    if missing:
-        return (
-            [skipped(missing) for _ in plan_.rows],
-            [skipped(missing) for _ in plan_.rows],
-            skipped(missing),
-        )
-    try:
-        with OrthancPeer(aet="BENCH_RENDER") as orthanc:
-            ids = {}
-            for path in files:
-                answer = orthanc.upload(path.read_bytes())
-                ids[image_of(path).sop] = answer["ID"]
-            session = requests.Session()
-            session.auth = orthanc.auth
-            rest = orthanc_rest(ids)
-            warm_up(session, orthanc.url, rest, plan_)
-            warm_up(session, orthanc.url, orthanc_dicomweb, plan_)
-            by_rest = [measure(session, orthanc.url, rest, mine) for _, mine, _ in plan_.rows]
-            by_dicomweb = [
-                measure(session, orthanc.url, orthanc_dicomweb, theirs)
-                for _, _, theirs in plan_.rows
-            ]
-            session.close()
+            our_rate = http_rate(server.url, server.auth, ours, plan_, fps_seconds)
+            our_rate.note = our_rate.note or held
+        their_rate = skipped(their_note)
+        if rest is not None:
             assert orthanc.process is not None
             held = hold_to_cores(orthanc.process.pid)
-            rate = http_rate(orthanc.url, orthanc.auth, rest, plan_, fps_seconds)
-            rate.note = rate.note or held
-            return by_rest, by_dicomweb, rate
-    except (OrthancError, requests.RequestException) as exc:
-        note = f"Orthanc failed: {str(exc).splitlines()[0]}"
-        return (
-            [skipped(note) for _ in plan_.rows],
-            [skipped(note) for _ in plan_.rows],
-            skipped(note),
-        )
+            their_rate = http_rate(orthanc.url, orthanc.auth, rest.build, plan_, fps_seconds)
+            their_rate.note = their_rate.note or held
+    return table_rows, [our_rate, their_rate]
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -616,14 +650,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         samples = [image_of(p) for p in sample_files]
         plan_ = plan(ct, large, samples, [image_of(p) for p in codec_files], args.repeat)
 
-        print(f"Ours: {len(files)} files ({megabytes:.0f} MB) by STOW-RS, then WADO-RS ...")
-        mine, our_rate = run_ours(work, files, plan_, args.fps_seconds)
-        if args.no_orthanc:
-            rest = dicomweb = [skipped("--no-orthanc") for _ in plan_.rows]
-            their_rate = skipped("--no-orthanc")
-        else:
-            print("Orthanc: the same files by REST, then REST and DICOMweb rendering ...")
-            rest, dicomweb, their_rate = run_orthanc(files, plan_, args.fps_seconds)
+        print(
+            f"Ours by STOW-RS and Orthanc by REST: {len(files)} files ({megabytes:.0f} MB); "
+            "then each row side by side, request by request ..."
+        )
+        table_rows, (our_rate, their_rate) = run(
+            work, files, plan_, args.fps_seconds, with_orthanc=not args.no_orthanc
+        )
+        mine, rest, dicomweb = (list(column) for column in zip(*table_rows, strict=True))
         print("In-process studies.imaging render rate (reference) ...")
         reference_rate = in_process_rate(plan_, args.fps_seconds)
 
