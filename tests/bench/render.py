@@ -177,15 +177,39 @@ Build = Callable[[Request], tuple[str, dict[str, str]]]
 
 @dataclass(frozen=True)
 class Api:
-    """One way to ask one server: a keep-alive session, its base URL, how URLs are built."""
+    """One way to ask one server: a keep-alive session, its base URL, how URLs are built,
+    and the server's process id (for the CPU it spends on each answer)."""
 
     session: requests.Session
     base: str
     build: Build
+    pid: int | None = None
+
+
+@dataclass
+class Timed(Measurement):
+    server_cpu_seconds: float = 0.0  # the server process's CPU time over these requests
+
+    def cpu_ms_per_request(self) -> float | None:
+        return 1000 * self.server_cpu_seconds / self.stored if self.stored else None
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of every thread of a process (/proc; 0 elsewhere or when gone).
+    Less at the mercy of a shared machine's load than wall time: only the CPU the server
+    itself spent counts, not the time it waited for a core."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ask(api: Api, request: Request, result: Measurement) -> None:
     """One request, timed and counted into ``result``."""
+    cpu_before = process_cpu_seconds(api.pid)
     path, params = api.build(request)
     target = f"{api.base}{path}?{urlencode(params, safe=',')}"
     wanted = "application/" if request.kind == "metadata" else "image/"
@@ -203,6 +227,8 @@ def ask(api: Api, request: Request, result: Measurement) -> None:
     if ok:
         result.stored += 1
         result.request_seconds.append(elapsed)
+        if isinstance(result, Timed):
+            result.server_cpu_seconds += process_cpu_seconds(api.pid) - cpu_before
     elif not result.note:
         result.note = note
 
@@ -226,7 +252,7 @@ def measure(api: Api, requests_: Sequence[Request]) -> Measurement:
 def side_by_side(asks: Sequence[tuple[Api | None, list[Request]]]) -> list[Measurement]:
     """Request i of every API before request i+1 of any: on a shared machine whose load
     comes and goes, every server meets the same load (an API that is None is skipped)."""
-    results = [Measurement() for _ in asks]
+    results = [Timed() for _ in asks]
     for index in range(max(len(requests_) for _, requests_ in asks)):
         for (api, requests_), result in zip(asks, results, strict=True):
             if api is not None and index < len(requests_):
@@ -455,10 +481,10 @@ def start_orthanc(stack: ExitStack, files: list[Path]) -> tuple[OrthancPeer, dic
     return orthanc, ids
 
 
-def api(stack: ExitStack, base: str, auth: tuple[str, str], build: Build) -> Api:
+def api(stack: ExitStack, base: str, auth: tuple[str, str], build: Build, pid: int | None) -> Api:
     session = stack.enter_context(requests.Session())
     session.auth = auth
-    return Api(session, base, build)
+    return Api(session, base, build, pid)
 
 
 def run(
@@ -473,15 +499,18 @@ def run(
         our_note = their_note = ""
         try:
             server = start_ours(stack, work, files)
-            our_api = api(stack, server.url, server.auth, ours)
+            assert server.process is not None
+            our_api = api(stack, server.url, server.auth, ours, server.process.pid)
         except (ServerError, requests.RequestException) as exc:
             our_note = f"our server failed: {str(exc).splitlines()[0]}"
         their_note = orthanc_missing() if with_orthanc else "--no-orthanc"
         if not their_note:
             try:
                 orthanc, ids = start_orthanc(stack, files)
-                rest = api(stack, orthanc.url, orthanc.auth, orthanc_rest(ids))
-                dicomweb = api(stack, orthanc.url, orthanc.auth, orthanc_dicomweb)
+                assert orthanc.process is not None
+                pid = orthanc.process.pid
+                rest = api(stack, orthanc.url, orthanc.auth, orthanc_rest(ids), pid)
+                dicomweb = api(stack, orthanc.url, orthanc.auth, orthanc_dicomweb, pid)
             except (OrthancError, requests.RequestException) as exc:
                 their_note = f"Orthanc failed: {str(exc).splitlines()[0]}"
         for each in (our_api, rest, dicomweb):
@@ -569,6 +598,47 @@ def table(
     for (who, note), rows in notes.items():
         where = rows[0] if len(rows) == 1 else f"{len(rows)} rows"
         out.append(f"note [{who}, {where}]: {note}")
+    return "\n".join(out)
+
+
+def cpu_table(
+    names: Sequence[str],
+    ours_: Sequence[Measurement],
+    rest: Sequence[Measurement],
+    dicomweb: Sequence[Measurement],
+) -> str:
+    """Server CPU per answered request (ms), the same rows: /proc counts in 10 ms ticks,
+    so a row of 15 requests is an estimate, but one that the machine's load hardly moves."""
+
+    def cell(m: Measurement) -> str:
+        value = m.cpu_ms_per_request() if isinstance(m, Timed) else None
+        return f"{value:.1f}" if value is not None else "-"
+
+    def ratio(a: Measurement, b: Measurement) -> str:
+        x = a.cpu_ms_per_request() if isinstance(a, Timed) else None
+        y = b.cpu_ms_per_request() if isinstance(b, Timed) else None
+        return f"{x / y:.2f}" if x and y else "-"
+
+    header = (
+        "server CPU per request (ms)",
+        "ours",
+        "Orthanc REST",
+        "Orthanc DICOMweb",
+        "ours÷REST",
+    )
+    lines = [header] + [
+        (name, cell(mine), cell(by_rest), cell(by_dicomweb), ratio(mine, by_rest))
+        for name, mine, by_rest, by_dicomweb in zip(names, ours_, rest, dicomweb, strict=True)
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for index, line in enumerate(lines):
+        cells = [line[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells))
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
 
 
@@ -667,6 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Python {platform.python_version()}; ratio < 1: ours faster"
         )
         print(table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
+        print(cpu_table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
         print(targets(plan_, mine, rest))
         rate_rows = [
             ("ours WADO-RS rendered", our_rate),
