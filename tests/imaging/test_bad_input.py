@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 
 import pydicom
 import pytest
@@ -126,10 +125,8 @@ def test_a_pixel_bomb_header_is_refused_before_any_decoding():
         HighBit=15,
         PixelData=b"\0" * 32,
     )
-    start = time.perf_counter()
     with pytest.raises(ImageTooLarge, match="over the") as caught:
         Renderer().render(to_bytes(ds))
-    assert time.perf_counter() - start < 1.0
     assert caught.value.http_status == 413
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import importlib
 
 import numpy as np
 import pytest
@@ -118,15 +118,24 @@ def test_a_thumbnail_from_the_pyramid_looks_like_the_shrunk_full_image():
     assert np.abs(thumbnail.astype(int) - reference.astype(int)).mean() < 2
 
 
-def test_a_small_view_of_a_large_image_costs_little_once_the_levels_exist():
+def test_a_small_view_of_a_large_image_reads_a_small_level(monkeypatch):
+    # Cost follows output pixels, not source pixels: a 128-pixel view of the 1955 × 1841
+    # radiograph is resampled from a pyramid level near its own size (245 × 231), never from
+    # the 3.6 Mpixel frame. (Its speed is measured by `make bench`.)
+    render_module = importlib.import_module("studies.imaging.render")  # not the function
+
+    sources: list[tuple[int, ...]] = []
+    real_resample = render_module._resample
+
+    def recorded(source, box, size):
+        sources.append(source.shape)
+        return real_resample(source, box, size)
+
+    monkeypatch.setattr(render_module, "_resample", recorded)
     renderer = Renderer()
-    renderer.render_pixels(RADIOGRAPH, output_size=(128, 128))  # decode, build the levels
-    start = time.perf_counter()
-    for _ in range(10):
-        renderer.render(RADIOGRAPH, output_size=(128, 128), window=(15000, 20000))
-    per_view = (time.perf_counter() - start) / 10
-    # A 128-pixel view reads a 123 × 116 level: a few ms, where 3.6 Mpixels would take ~30.
-    assert per_view < 0.015
+    renderer.render(RADIOGRAPH, output_size=(128, 128), window=(15000, 20000))
+
+    assert sources and all(max(shape[:2]) <= 2 * 128 for shape in sources), sources
 
 
 def test_a_window_change_on_the_same_view_reuses_its_resampled_values():
