@@ -315,3 +315,16 @@ def test_twenty_concurrent_senders_of_one_study_end_with_one_copy_each(settings)
     study = Study.objects.get()
     assert (study.number_of_series, study.number_of_instances) == (1, 5)
     assert Patient.objects.count() == 1
+
+
+def test_an_indexed_instance_is_on_disk_before_ingest_returns(db):
+    """A C-STORE success is sent after ingest returns: the index row must survive a power
+    cut by then. SQLite in WAL mode with synchronous=NORMAL may lose the last commits."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL: synchronous_commit is the server's setting (on by default)")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        (level,) = cursor.fetchone()
+    assert level >= 2  # FULL (2) or EXTRA (3)

@@ -116,7 +116,11 @@ else:
                 # queue up instead of failing with "database is locked" on lock upgrade.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # FULL: a commit is on disk before it returns, so a C-STORE success (sent
+                # after the commit) survives a power cut; NORMAL in WAL mode could lose the
+                # last acknowledged rows (sqlite.org/pragma.html#pragma_synchronous). ~0.4 ms
+                # per commit here.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
             },
             # Kept open between requests: opening SQLite and setting its pragmas on every
             # request was a measurable share of a small request's time.
