@@ -545,7 +545,14 @@ class _Attempt:
         log.info("retrieve job %s %s %s", self.job.pk, state, error)
         return state
 
+    def _cancel_asked(self) -> bool:
+        # A cancel that arrived while this attempt was failing (request_cancel only flags a
+        # running job) must win over a retry, or the job waits out its backoff as "queued".
+        return RetrieveJob.objects.filter(id=self.claim.job_id, cancel_requested=True).exists()
+
     def _retry(self, error: str) -> str:
+        if self._cancel_asked():
+            return self._end(State.CANCELLED, "cancelled")
         attempts = self.job.attempts
         if attempts >= settings.RETRIEVE_MAX_ATTEMPTS:
             return self._end(State.FAILED, f"{error} (gave up after {attempts} attempts)")
@@ -563,6 +570,8 @@ class _Attempt:
         return State.QUEUED
 
     def _requeue(self, reason: str) -> str:
+        if self._cancel_asked():
+            return self._end(State.CANCELLED, "cancelled")
         # Not the job's fault: the attempt does not count.
         self._write(
             state=State.QUEUED,

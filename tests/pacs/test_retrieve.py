@@ -4,6 +4,7 @@ resuming after a killed worker, a PACS that is down, and a PACS with partial fai
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import threading
 
@@ -290,6 +291,34 @@ def test_cancel_stops_a_running_retrieve_with_c_cancel(pacs, store_log, fast_ret
     job.refresh_from_db()
     assert job.state == State.CANCELLED
     assert len(store_log.uids) < total
+
+
+def test_cancel_while_an_attempt_is_failing_ends_the_job_cancelled_not_queued(
+    transactional_db, fast_retries
+):
+    # A PACS that accepts the connection and never answers: the attempt waits out the ACSE
+    # timeout and fails, after the user pressed Cancel.
+    fast_retries.DICOM_ACSE_TIMEOUT = 2
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.settimeout(15)
+    node = PacsNode.objects.create(
+        name="silent", ae_title="SILENT", host="127.0.0.1", port=silent.getsockname()[1]
+    )
+    job, _ = jobs.queue_retrieve(node, "1.2.3.4")
+    claim = jobs.claim_next("test")
+    outcome: list[str] = []
+    attempt = threading.Thread(target=lambda: outcome.append(jobs.run_claimed(claim)))
+    try:
+        attempt.start()
+        connection, _ = silent.accept()  # held open: the association request goes unanswered
+        jobs.request_cancel(job.pk)
+        attempt.join(timeout=30)
+        connection.close()
+    finally:
+        silent.close()
+    job.refresh_from_db()
+    assert outcome == [State.CANCELLED]
+    assert job.state == State.CANCELLED
 
 
 def test_cancelled_queued_job_never_runs(pacs, store_log, fast_retries):
