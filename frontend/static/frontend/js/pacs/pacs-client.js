@@ -5,6 +5,8 @@
  * @module pacs/pacs-client
  */
 
+import { requestJson } from '../shared/json-request.js';
+
 export class PacsRequestError extends Error {
   /**
    * @param {string} message
@@ -98,34 +100,15 @@ export class PacsClient {
    * @param {string} path
    * @param {object} [body]
    */
-  async #request(method, path, body) {
-    /** @type {RequestInit} */
-    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method === 'POST') {
-      init.headers = { ...init.headers, 'Content-Type': 'application/json', 'X-CSRFToken': this.#csrf };
-      init.body = JSON.stringify(body ?? {});
-    }
-    let response;
-    try {
-      response = await this.#fetch(this.#root + path, init);
-    } catch {
-      throw new PacsRequestError('The server could not be reached.', 0);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      data = null;
-    }
-    if (!response.ok) {
-      const reason = data && typeof data.error === 'string' ? data.error : `HTTP ${response.status}`;
-      const prefix = response.status === 502 ? 'The PACS did not answer: ' : '';
-      throw new PacsRequestError(`${prefix}${reason}`, response.status);
-    }
-    if (data === null || typeof data !== 'object') {
-      throw new PacsRequestError('The server sent an answer that is not JSON.', response.status);
-    }
-    return data;
+  #request(method, path, body) {
+    return requestJson(this.#fetch, this.#root + path, {
+      method,
+      body,
+      csrfToken: this.#csrf,
+      // 502 is how our PACS views say the PACS itself did not answer.
+      failure: (message, status) =>
+        new PacsRequestError(status === 502 ? `The PACS did not answer: ${message}` : message, status),
+    });
   }
 }
 

@@ -6,6 +6,8 @@
  * @module viewer/reports-client
  */
 
+import { requestJson } from '../shared/json-request.js';
+
 export class ReportRequestError extends Error {
   /**
    * @param {string} message
@@ -64,32 +66,12 @@ export class ReportsClient {
    * @param {string} path
    * @param {object} [body]
    */
-  async #request(method, path, body) {
-    /** @type {RequestInit} */
-    const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
-    if (method === 'POST') {
-      init.headers = { ...init.headers, 'Content-Type': 'application/json', 'X-CSRFToken': this.#csrf };
-      init.body = JSON.stringify(body ?? {});
-    }
-    let response;
-    try {
-      response = await this.#fetch(this.#root + path, init);
-    } catch {
-      throw new ReportRequestError('The server could not be reached.', 0);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch {
-      data = null;
-    }
-    if (!response.ok) {
-      const reason = data && typeof data.error === 'string' ? data.error : `HTTP ${response.status}`;
-      throw new ReportRequestError(reason, response.status, data);
-    }
-    if (data === null || typeof data !== 'object') {
-      throw new ReportRequestError('The server sent an answer that is not JSON.', response.status);
-    }
-    return data;
+  #request(method, path, body) {
+    return requestJson(this.#fetch, this.#root + path, {
+      method,
+      body,
+      csrfToken: this.#csrf,
+      failure: (message, status, answer) => new ReportRequestError(message, status, answer),
+    });
   }
 }
