@@ -364,14 +364,23 @@ def _settings(view: View) -> tuple:
     return (view.window, view.voi, view.function, view.invert)
 
 
-def _prefetch_message(
-    request: int, viewport: int, item: int, frame: int, level: int, rect: Rect, bitmap: _Bitmap
+def _pixels_message(
+    request: int,
+    viewport: int,
+    kind: Kind,
+    encoding: str,
+    level: int,
+    frame: int,
+    item: int,
+    rect: Rect,
+    bitmap: _Bitmap,
 ) -> bytes:
+    """One binary pixel message (PROTOCOL.md: the header, then the encoded bitmap)."""
     header = PixelHeader(
         request=request,
         viewport=viewport,
-        kind=Kind.PREFETCH,
-        encoding=ENCODINGS["jpeg"],
+        kind=kind,
+        encoding=ENCODINGS[encoding],
         level=level,
         frame=frame,
         item=item,
@@ -383,6 +392,14 @@ def _prefetch_message(
         bitmap_height=bitmap.height,
     )
     return pack_pixels(header, bitmap.data)
+
+
+def _prefetch_message(
+    request: int, viewport: int, item: int, frame: int, level: int, rect: Rect, bitmap: _Bitmap
+) -> bytes:
+    return _pixels_message(
+        request, viewport, Kind.PREFETCH, "jpeg", level, frame, item, rect, bitmap
+    )
 
 
 class _Sender:
@@ -403,22 +420,10 @@ class _Sender:
         rect: Rect,
         bitmap: _Bitmap,
     ) -> None:
-        header = PixelHeader(
-            request=self._view.request,
-            viewport=self._view.viewport,
-            kind=kind,
-            encoding=ENCODINGS[encoding],
-            level=level,
-            frame=frame,
-            item=item,
-            x=rect.x,
-            y=rect.y,
-            width=rect.width,
-            height=rect.height,
-            bitmap_width=bitmap.width,
-            bitmap_height=bitmap.height,
+        view = self._view
+        message = _pixels_message(
+            view.request, view.viewport, kind, encoding, level, frame, item, rect, bitmap
         )
-        message = pack_pixels(header, bitmap.data)
         if not await self._outbox.put_pixels(message, self._view.viewport, self._generation):
             raise asyncio.CancelledError  # superseded while waiting for room
 
