@@ -136,8 +136,8 @@ def _evidence(study_uid: str, sop_uids: list[str]) -> dict[str, Dataset]:
     if missing:
         raise InvalidReport(f"{len(missing)} referenced instance(s) are not in this study")
     headers = {}
-    for uid, instance in found.items():
-        ds = dcmread(instance_path(instance), stop_before_pixels=True)
+    for uid in sop_uids:  # in the caller's order, not the database's (which differs by engine)
+        ds = dcmread(instance_path(found[uid]), stop_before_pixels=True)
         for keyword in _TYPE2:
             if keyword not in ds:
                 setattr(ds, keyword, "")
