@@ -13,6 +13,10 @@ syncing before linking cost a second commit per file. The price is that a crash 
 link and the sync can leave a name whose bytes never reached the disk; such a file was never
 acknowledged (put had not returned), and a later ``put`` of the same key finds it, sees that it
 does not hold the bytes being stored, and replaces it.
+
+``DICOM_STORAGE=s3`` keeps the same keys in an S3-compatible bucket instead
+(``studies.storage_s3``), behind the same interface, so that several servers can share one
+archive; the quarantine stays in a directory (see ``quarantine_store``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,22 @@ def key_digest(key: str) -> str:
 
 def content_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class Store(Protocol):
+    """What callers may rely on, whichever store holds the bytes.
+
+    ``absolute_path`` is a local file the caller may open (the S3 store downloads it into
+    its read cache first); ``put`` returns once the bytes are durable, with ``created``
+    False when the key already held them or something else that was replaced.
+    """
+
+    def relative_path_for(self, digest: str) -> str: ...
+    def absolute_path(self, relative_path: str) -> Path: ...
+    def put(self, digest: str, data: bytes) -> StoredFile: ...
+    def exists(self, digest: str) -> bool: ...
+    def open(self, relative_path: str) -> IO[bytes]: ...
+    def delete(self, relative_path: str) -> None: ...
 
 
 class FileStore:
@@ -170,13 +191,20 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def dicom_store() -> FileStore:
+def dicom_store() -> Store:
     from django.conf import settings
 
+    if settings.DICOM_STORAGE == "s3":
+        from studies.storage_s3 import s3_dicom_store
+
+        return s3_dicom_store()
     return FileStore(settings.DICOM_STORE_DIR, suffix=".dcm")
 
 
 def quarantine_store() -> FileStore:
+    # Always a directory, with S3 too: the quarantine is where a file goes when the bucket
+    # cannot take it (storage_error), so it must not depend on the bucket; QUARANTINE_DIR
+    # may be a shared volume.
     from django.conf import settings
 
     return FileStore(settings.QUARANTINE_DIR, suffix=".bin")

@@ -209,6 +209,33 @@ SERVE_STATIC = env_bool("SERVE_STATIC", True)
 # Where DICOM bytes live; only studies.storage decides the paths below these roots.
 DICOM_STORE_DIR = Path(env_str("DICOM_STORE_DIR", str(VAR_DIR / "store"))).resolve()
 QUARANTINE_DIR = Path(env_str("QUARANTINE_DIR", str(VAR_DIR / "quarantine"))).resolve()
+# DICOM_STORAGE=s3 keeps the DICOM files in an S3-compatible bucket instead of DICOM_STORE_DIR
+# (studies.storage_s3, through django-storages' S3 backend), so several servers share one
+# archive. Same keys (SHA-256 of the SOP Instance UID, under DICOM_S3_PREFIX); the renderer
+# reads local copies from a read-through cache in DICOM_S3_CACHE_DIR, kept under
+# DICOM_S3_CACHE_BYTES by evicting the least recently used. The quarantine stays in
+# QUARANTINE_DIR: it must take a file when the bucket cannot.
+DICOM_STORAGE = env_str("DICOM_STORAGE", "filesystem").strip().lower()
+if DICOM_STORAGE not in {"filesystem", "s3"}:
+    raise ImproperlyConfigured(f"DICOM_STORAGE={DICOM_STORAGE!r}: use filesystem or s3")
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+# Unset for AWS itself; the URL of MinIO, Ceph RGW, Garage... otherwise.
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+# Unset: boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an instance role...).
+AWS_S3_ACCESS_KEY_ID = env_str("AWS_S3_ACCESS_KEY_ID") or None
+AWS_S3_SECRET_ACCESS_KEY = env_str("AWS_S3_SECRET_ACCESS_KEY") or None
+# "path" for servers without virtual-host bucket names (most MinIO setups); unset: automatic.
+AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE") or None
+DICOM_S3_PREFIX = env_str("DICOM_S3_PREFIX", "dicom").strip("/")
+DICOM_S3_CACHE_DIR = Path(env_str("DICOM_S3_CACHE_DIR", str(VAR_DIR / "s3-cache"))).resolve()
+DICOM_S3_CACHE_BYTES = env_int("DICOM_S3_CACHE_BYTES", 10 * 1024**3, minimum=1024**2)
+# Per connect and per read; with DICOM_S3_MAX_ATTEMPTS, how long an ingest waits for an
+# unreachable bucket before it answers storage_error (and quarantines the file).
+DICOM_S3_TIMEOUT_SECONDS = env_int("DICOM_S3_TIMEOUT_SECONDS", 10, minimum=1)
+DICOM_S3_MAX_ATTEMPTS = env_int("DICOM_S3_MAX_ATTEMPTS", 3, minimum=1)
+if DICOM_STORAGE == "s3" and not AWS_STORAGE_BUCKET_NAME:
+    raise ImproperlyConfigured("DICOM_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
 # Caps that keep a hostile or broken file from exhausting memory or disk.
 INGEST_MAX_FILE_BYTES = env_int("INGEST_MAX_FILE_BYTES", 2 * 1024**3, minimum=1024)
 INGEST_MAX_IMAGE_BYTES = env_int("INGEST_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=1024)
