@@ -35,10 +35,12 @@ from .access_cache import AccessCache
 from .lookup import Target
 from .measurements import measure
 from .outbox import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES, Outbox, OutboxOverflow
+from .previews import preview_store
 from .progressive import PrefetchLane, Session, stream_view
 from .protocol import Code, ProtocolError
 from .reads import read_async
 from .scheduler import RenderSlots, Viewports, render_pool
+from .stack_lane import StackLane
 from .study_outline import load_study
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self._pending: set[asyncio.Task[None]] = set()
         self._studies: set[str] = set()
         self._lanes: dict[int, PrefetchLane] = {}
+        self._stacks: dict[int, StackLane] = {}
 
     # ------------------------------------------------------------------- lifecycle
 
@@ -88,6 +91,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             outbox=self.outbox,
             find_target=self.access.target,
             find_targets=self.access.targets,
+            previews=preview_store(),
         )
         await self.accept()
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
@@ -108,6 +112,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             await self.viewports.close()
         for lane in self._lanes.values():
             await lane.close()
+        for stack in self._stacks.values():
+            await stack.close()
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
@@ -156,6 +162,15 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 self.viewports.cancel(request.viewport)
                 if request.viewport in self._lanes:
                     self._lanes[request.viewport].stop()
+                if request.viewport in self._stacks:
+                    self._stacks[request.viewport].stop()
+            case protocol.Previews():
+                stack = self._stacks.get(request.viewport)
+                if stack is None:
+                    stack = self._stacks[request.viewport] = StackLane(
+                        self.session, request.viewport, self._lane(request.viewport)
+                    )
+                stack.aim(request)
             case protocol.OpenStudy():
                 self._spawn(request.request, self._open_study(request))
             case protocol.FrameInfoRequest():
@@ -199,23 +214,34 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self.access.forget_checks()
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
         outline, targets, firsts = loaded
-        self.outbox.put_text(outline)  # type: ignore[union-attr]
         # The outline read every instance of the study, access included: the views that
         # follow find their files in memory.
         self.access.remember(targets, checked_at)
+        first = None
         if request.preview is not None and request.request is not None and firsts:
             # The first picture without waiting for the client's first view: one round trip
             # less to first pixels (PROTOCOL.md open_study ``preview``).
             named = firsts.get(request.preview) if isinstance(request.preview, str) else None
-            target = await self.access.target(named or next(iter(firsts.values())))
-            try:
-                if target is not None:
-                    await self._lane(0).push(request.request, target)
-            except ImagingError as error:  # the view of that frame will report it
-                log.info("no first preview for study %s: %s", uid, error)
+            first = await self.access.target(named or next(iter(firsts.values())))
+        store = self.session.previews
+        if first is not None and store is not None and store.remembered(first.path, 0):
+            # Ready in memory: it goes before the outline (tens of KB on a slow line), which
+            # the browser reads while it decodes the picture.
+            await self._push_first(request, first)
+            first = None
+        self.outbox.put_text(outline)  # type: ignore[union-attr]
+        if first is not None:
+            await self._push_first(request, first)
         await database_sync_to_async(audit.record)(
             audit.Kind.IMAGE_SESSION, request=self.scope, user=self.user, study_uid=uid
         )
+
+    async def _push_first(self, request: protocol.OpenStudy, target: Target) -> None:
+        assert request.request is not None
+        try:
+            await self._lane(0).push(request.request, target)
+        except ImagingError as error:  # the view of that frame will report it
+            log.info("no first preview for study %s: %s", request.study, error)
 
     async def _frame_info(self, request: protocol.FrameInfoRequest) -> None:
         target = await self.session.find_target(request.instance)

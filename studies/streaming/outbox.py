@@ -100,6 +100,10 @@ class Outbox:
         self._append(_Item(text, len(text), viewport, generation))
         return True
 
+    async def wait_below(self, limit: int) -> None:
+        """Wait until at most ``limit`` bytes are queued (low-priority producers)."""
+        await self._wait_for(lambda: self._closed or self._bytes <= limit)
+
     def supersede(self, viewport: int, generation: int) -> None:
         """From now on only ``generation`` of ``viewport`` may send; drop older messages."""
         self._current[viewport] = generation

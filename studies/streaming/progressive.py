@@ -30,6 +30,8 @@ from studies.imaging.errors import ImagingError, InvalidRequest, NoPixelData
 from .lookup import Target
 from .outbox import Outbox
 from .plan import Plan, Rect, Tile, plan_view, preview
+from .previews import Bitmap as _Bitmap
+from .previews import PreviewStore
 from .protocol import (
     ENCODINGS,
     Code,
@@ -57,13 +59,45 @@ class Session:
     outbox: Outbox
     find_target: Callable[[str], Awaitable[Target | None]]
     find_targets: Callable[[list[str]], Awaitable[dict[str, Target]]]
+    # Previews with the file's own rendering, kept once rendered (previews.py); None: always
+    # render.
+    previews: PreviewStore | None = None
 
 
-@dataclass(frozen=True)
-class _Bitmap:
-    data: bytes
-    width: int
-    height: int
+def own_rendering(view: View) -> bool:
+    """Whether ``view`` asks for the file's own rendering (what the preview store keeps)."""
+    return view.window is None and view.voi == 0 and view.function is None and not view.invert
+
+
+async def whole_preview(
+    session: Session, target: Target, frame: int, view: View, *, speculative: bool = False
+) -> _Bitmap:
+    """The whole-frame preview of ``frame`` with ``view``'s settings: from the store when it
+    has it (no decode), else rendered (and stored, for the file's own rendering).
+
+    ``speculative`` renders wait for the process's prefetch gate (one at a time), so they
+    never queue ahead of the tiles of images on show."""
+    whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
+    size, _ = preview(target.rows, target.columns)
+    store = session.previews if own_rendering(view) else None
+    if store is not None:
+        bitmap = store.remembered(target.path, frame)
+        if bitmap is None:
+            bitmap = await session.slots.run(store.get, target.path, frame)
+        if bitmap is not None:
+            return bitmap
+    if speculative:
+        async with _prefetch_gate():
+            bitmap = await session.slots.run(
+                _region, session.renderer, target.path, frame, view, whole, size, "jpeg"
+            )
+    else:
+        bitmap = await session.slots.run(
+            _region, session.renderer, target.path, frame, view, whole, size, "jpeg"
+        )
+    if store is not None:
+        await session.slots.run(store.put, target.path, frame, bitmap)
+    return bitmap
 
 
 async def stream_view(
@@ -116,9 +150,7 @@ async def _stream_view(
     whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
 
     if lane is None or not lane.has_sent(view.instance, view.frame):
-        preview = await session.slots.run(
-            _region, renderer, target.path, view.frame, view, whole, plan.preview_size, "jpeg"
-        )
+        preview = await whole_preview(session, target, view.frame, view)
         await sender.pixels(Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, 0, whole, preview)
         if lane is not None:
             lane.mark_sent(view.instance, view.frame)
@@ -279,9 +311,7 @@ class PrefetchLane:
         size, level = preview(target.rows, target.columns)
         self._rendering = (target.sop_instance_uid, 0)
         try:
-            bitmap = await self._session.slots.run(
-                _region, self._session.renderer, target.path, 0, default, whole, size, "jpeg"
-            )
+            bitmap = await whole_preview(self._session, target, 0, default)
             message = _prefetch_message(request, self._viewport, 0, 0, level, whole, bitmap)
             if await self._session.outbox.put_pixels(message, self._key, generation):
                 self.mark_sent(target.sop_instance_uid, 0)
@@ -298,6 +328,18 @@ class PrefetchLane:
     def has_sent(self, uid: str, frame: int) -> bool:
         """Whether a whole-frame picture of it with these settings is sent or on its way."""
         return (uid, frame) in self._sent or (uid, frame) == self._rendering
+
+    def has_sent_with(self, view: View, uid: str, frame: int) -> bool:
+        """``has_sent``, for a picture rendered with ``view``'s settings."""
+        return self._settings == _settings(view) and self.has_sent(uid, frame)
+
+    def note_sent_with(self, view: View, uid: str, frame: int) -> None:
+        """Another lane of the viewport (``stack_lane``) sent this picture: a view of it with
+        these settings then sends no preview of its own."""
+        if self._settings is None:
+            self._settings = _settings(view)
+        if self._settings == _settings(view):
+            self.mark_sent(uid, frame)
 
     def mark_sent(self, uid: str, frame: int) -> None:
         self._sent[(uid, frame)] = None
@@ -344,10 +386,7 @@ class PrefetchLane:
             size, level = preview(target.rows, target.columns)
             self._rendering = (uid, frame)
             try:
-                async with _prefetch_gate():
-                    bitmap = await session.slots.run(
-                        _region, session.renderer, target.path, frame, view, whole, size, "jpeg"
-                    )
+                bitmap = await whole_preview(session, target, frame, view, speculative=True)
             except ImagingError as error:
                 log.info("prefetch of %s frame %d skipped: %s", uid, frame, error)
                 self._rendering = None

@@ -24,6 +24,9 @@ assert HEADER.size == 44  # the JS side reads fixed offsets
 MAX_TEXT_BYTES = 64 * 1024
 MAX_VIEWPORTS = 16
 MAX_PREFETCH = 32
+# A `previews` request lists at most this many frames: what the browser keeps of one stack
+# (PROTOCOL.md `previews`: 384 previews of 256² fit its 96 MiB).
+MAX_STACK_PREVIEWS = 512
 MAX_POLYGON_POINTS = 1024
 MAX_REQUEST_ID = 2**32 - 1
 MAX_FRAME = 2**32 - 1
@@ -112,6 +115,19 @@ class View:
 
 
 @dataclass(frozen=True)
+class Previews:
+    """Whole-frame previews of a stack, nearest first, at low priority (PROTOCOL.md)."""
+
+    request: int
+    viewport: int
+    items: tuple[tuple[str, int], ...]
+    window: tuple[float, float] | None
+    voi: int
+    function: str | None
+    invert: bool
+
+
+@dataclass(frozen=True)
 class Cancel:
     viewport: int
 
@@ -140,7 +156,7 @@ class Ping:
     pass
 
 
-Request = OpenStudy | View | Cancel | FrameInfoRequest | Measure | Ping
+Request = OpenStudy | View | Previews | Cancel | FrameInfoRequest | Measure | Ping
 
 
 def parse(text: str) -> Request:
@@ -244,25 +260,8 @@ def _view(fields: _Fields) -> View:
         raise ProtocolError(
             Code.BAD_REQUEST, f"field 'scale' must be a number above 0, at most {MAX_SCALE:g}"
         )
-    window = None
-    if fields.message.get("window") is not None:
-        center, width = fields.numbers("window", 2)
-        # PS3.3 C.11.2.1.2: Window Width is at least 1 for LINEAR and above 0 otherwise;
-        # the renderer applies the exact rule for the chosen function.
-        if width <= 0:
-            raise ProtocolError(Code.BAD_REQUEST, "field 'window' needs a width above 0")
-        window = (center, width)
-    prefetch = fields.message.get("prefetch") or []
-    if not isinstance(prefetch, list) or len(prefetch) > MAX_PREFETCH:
-        raise ProtocolError(
-            Code.BAD_REQUEST, f"field 'prefetch' must be a list of at most {MAX_PREFETCH} items"
-        )
-    neighbours = []
-    for item in prefetch:
-        if not isinstance(item, list) or len(item) != 2:
-            raise ProtocolError(Code.BAD_REQUEST, "each prefetch item is [instance, frame]")
-        item_fields = _Fields({"instance": item[0], "frame": item[1]})
-        neighbours.append((item_fields.uid("instance"), item_fields.integer("frame", 0, MAX_FRAME)))
+    window = _window(fields)
+    neighbours = _frames(fields, "prefetch", MAX_PREFETCH)
     return View(
         request=request,
         viewport=viewport,
@@ -276,6 +275,45 @@ def _view(fields: _Fields) -> View:
         invert=fields.boolean("invert", False),
         quality=fields.choice("quality", QUALITIES, "interactive") or "interactive",
         prefetch=tuple(neighbours),
+    )
+
+
+def _window(fields: _Fields) -> tuple[float, float] | None:
+    if fields.message.get("window") is None:
+        return None
+    center, width = fields.numbers("window", 2)
+    # PS3.3 C.11.2.1.2: Window Width is at least 1 for LINEAR and above 0 otherwise;
+    # the renderer applies the exact rule for the chosen function.
+    if width <= 0:
+        raise ProtocolError(Code.BAD_REQUEST, "field 'window' needs a width above 0")
+    return (center, width)
+
+
+def _frames(fields: _Fields, name: str, limit: int) -> tuple[tuple[str, int], ...]:
+    """A list of ``[instance, frame]`` pairs (``prefetch``, ``items``)."""
+    value = fields.message.get(name) or []
+    if not isinstance(value, list) or len(value) > limit:
+        raise ProtocolError(
+            Code.BAD_REQUEST, f"field {name!r} must be a list of at most {limit} items"
+        )
+    frames = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise ProtocolError(Code.BAD_REQUEST, f"each {name} item is [instance, frame]")
+        item_fields = _Fields({"instance": item[0], "frame": item[1]})
+        frames.append((item_fields.uid("instance"), item_fields.integer("frame", 0, MAX_FRAME)))
+    return tuple(frames)
+
+
+def _previews(fields: _Fields) -> Previews:
+    return Previews(
+        request=fields.integer("request", 1, MAX_REQUEST_ID),
+        viewport=fields.integer("viewport", 0, MAX_VIEWPORTS - 1),
+        items=_frames(fields, "items", MAX_STACK_PREVIEWS),
+        window=_window(fields),
+        voi=fields.integer("voi", 0, 1023, default=0),
+        function=fields.choice("function", FUNCTIONS, None),
+        invert=fields.boolean("invert", False),
     )
 
 
@@ -332,6 +370,7 @@ def _measure(fields: _Fields) -> Measure:
 _PARSERS = {
     "open_study": _open_study,
     "view": _view,
+    "previews": _previews,
     "cancel": _cancel,
     "frame_info": _frame_info,
     "measure": _measure,

@@ -51,3 +51,14 @@ def phantom_slices(transactional_db) -> list[Stored]:
 def large_ct(transactional_db) -> Stored:
     """A 4096×4096 CT: 256 level-0 tiles, slow enough to race a second request against."""
     return store(make_ct(rows=4096, columns=4096, sop_uid=generate_uid()))
+
+
+@pytest.fixture(autouse=True)
+def preview_store_per_test(settings, tmp_path):
+    """Each test's previews in its own directory, with nothing remembered from another."""
+    from studies.streaming.previews import reset_preview_store
+
+    settings.VIEWER_PREVIEW_DIR = tmp_path / "previews"
+    reset_preview_store()
+    yield
+    reset_preview_store()

@@ -1,0 +1,100 @@
+"""``previews``: whole-frame previews of a stack, and the store that keeps them ready."""
+
+import numpy as np
+import pytest
+
+from studies.rendering import get_renderer
+from studies.streaming.previews import preview_store, reset_preview_store
+from studies.streaming.protocol import MAX_STACK_PREVIEWS, Kind
+from tests.streaming.client import Viewer, view
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def previews(request: int, items: list, **fields) -> dict:
+    return {"type": "previews", "request": request, "viewport": 0, "items": items, **fields}
+
+
+async def test_previews_arrive_in_the_order_asked_and_unknown_items_are_skipped(
+    clinician, phantom_slices
+):
+    s0, s1, s2 = phantom_slices
+    viewer = await Viewer.open(clinician)
+    items = [[s2.instance, 0], [s0.instance, 0], ["1.2.3.404", 0], [s1.instance, 0]]
+    await viewer.send(**previews(7, items))
+    received = [await viewer.receive() for _ in range(3)]
+    assert await viewer.socket.receive_nothing(timeout=0.3)
+    await viewer.close()
+
+    assert [m.header.kind for m in received] == [Kind.PREFETCH] * 3
+    assert [(m.header.request, m.header.item) for m in received] == [(7, 0), (7, 1), (7, 3)]
+    own = get_renderer().render_pixels(s0.path, 0, output_size=(256, 256))
+    assert np.abs(received[1].pixels().astype(int) - own.astype(int)).mean() < 2  # JPEG
+    other = get_renderer().render_pixels(s2.path, 0, output_size=(256, 256))
+    assert np.abs(received[0].pixels().astype(int) - other.astype(int)).mean() < 2
+
+
+async def test_previews_use_the_settings_asked_for(clinician, phantom_slices):
+    s0 = phantom_slices[0]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**previews(2, [[s0.instance, 0]], window=[40, 80], invert=True))
+    pushed = await viewer.receive()
+    await viewer.close()
+
+    own = get_renderer().render_pixels(
+        s0.path, 0, window=(40, 80), invert=True, output_size=(256, 256)
+    )
+    assert np.abs(pushed.pixels().astype(int) - own.astype(int)).mean() < 2
+    # Not the file's own rendering: nothing was stored for it.
+    assert preview_store().get(s0.path, 0) is None
+
+
+async def test_a_view_of_a_frame_the_stack_previews_sent_sends_no_preview(
+    clinician, phantom_slices
+):
+    s0 = phantom_slices[0]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**previews(2, [[s0.instance, 0]]))
+    assert (await viewer.receive()).type == "prefetch"
+    await viewer.send(**view(3, s0.instance))
+    kinds = [m.type for m in await viewer.until_done(3)]
+    await viewer.close()
+    assert "tile" in kinds and "preview" not in kinds
+
+
+async def test_a_stored_first_picture_comes_before_the_outline_and_survives_a_restart(
+    clinician, phantom_slices
+):
+    first = phantom_slices[0]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=first.study, request=3, preview=True)
+    # Rendered at this first request: the outline went first.
+    assert [(await viewer.receive()).type for _ in range(2)] == ["study", "prefetch"]
+    await viewer.close()
+    rendered = preview_store().get(first.path, 0)
+    assert rendered is not None
+
+    again = await Viewer.open(clinician)
+    await again.send(type="open_study", study=first.study, request=5, preview=True)
+    pushed, outline = await again.receive(), await again.receive()
+    await again.close()
+    assert (pushed.type, pushed.header.request, outline.type) == ("prefetch", 5, "study")
+    assert pushed.payload == rendered.data
+
+    reset_preview_store()  # a new process: memory empty, the disk copy found
+    assert preview_store().get(first.path, 0) == rendered
+    assert preview_store().disk_hits == 1
+
+
+async def test_a_previews_request_is_checked(clinician, phantom_slices):
+    uid = phantom_slices[0].instance
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**previews(2, [[uid, 0]] * (MAX_STACK_PREVIEWS + 1)))
+    too_many = await viewer.receive_json()
+    await viewer.send(**previews(3, [[uid, 0]], window=[40, 0]))
+    no_width = await viewer.receive_json()
+    await viewer.send(**previews(4, [[uid, -1]]))
+    bad_frame = await viewer.receive_json()
+    await viewer.close()
+    assert [m["code"] for m in (too_many, no_width, bad_frame)] == ["bad_request"] * 3
+    assert [m["request"] for m in (too_many, no_width, bad_frame)] == [2, 3, 4]
