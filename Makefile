@@ -58,7 +58,7 @@ run: venv migrate
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM; \
 	$(BIN)/python manage.py dicom_listener & \
 	$(BIN)/python manage.py retrieve_worker & \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) viewerproject.asgi:application
+	$(BIN)/python -m viewerproject.serve --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -79,7 +79,7 @@ test: venv system-deps lint
 		$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider -m "not backend_independent"
 	node --test tests/js/
 
-# PostgreSQL, Redis, nginx on $(PORT) over two Daphne processes, the DICOM listener and two
+# PostgreSQL, Redis, nginx on $(PORT) over two uvicorn processes, the DICOM listener and two
 # retrieve workers, all on 127.0.0.1, state kept in var/scaled (Ctrl-C stops everything).
 run-scaled: venv system-deps
 	$(BIN)/python -m tests.services scaled --port $(PORT)

@@ -1,5 +1,5 @@
-"""The PACS UI in headless Chromium against real processes: our web server (Daphne via
-``manage.py runserver``), our DICOM listener and retrieve worker as separate processes (so
+"""The PACS UI in headless Chromium against real processes: our web server (uvicorn,
+``python -m viewerproject.serve``), our DICOM listener and retrieve worker as separate processes (so
 nothing reaches the page over the in-memory channel layer: the UI must poll), and a real
 Orthanc as the PACS, all on free loopback ports.
 

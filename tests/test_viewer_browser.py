@@ -1,7 +1,7 @@
-"""The JS viewer in headless Chromium against a real ASGI server (Daphne, websockets).
+"""The JS viewer in headless Chromium against a real ASGI server (uvicorn, websockets).
 
 One server for the module: a throw-away archive (its own VAR_DIR, database and store) served
-by ``manage.py runserver`` (Daphne's), with one study of three series: a generated CT stack,
+by uvicorn (``viewerproject.serve``), with one study of three series: a generated CT stack,
 a thicker reconstruction of the same volume in the same frame of reference (for synchronised
 scrolling), and a real JPEG sample from pydicom's test files whose fragment was damaged, so
 its frame cannot be decoded. Each test opens a fresh browser, logs in through the login form

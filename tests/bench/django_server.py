@@ -1,5 +1,6 @@
-"""Our own server for benchmarks: a throw-away archive, migrated, with one user, served by
-``manage.py runserver`` (Daphne's, since it is an installed app) on a free loopback port."""
+"""Our own server for benchmarks and browser tests: a throw-away archive, migrated, with one
+user, served by ``python -m viewerproject.serve`` (uvicorn, as deployed) on a free loopback
+port; ``server="daphne"`` serves it with Daphne instead, to compare the two."""
 
 from __future__ import annotations
 
@@ -72,12 +73,38 @@ def new_archive(parent: Path, name: str) -> Path:
     return var_dir
 
 
+SERVERS = ("uvicorn", "daphne")
+
+
+def server_command(server: str, port: int) -> list[str]:
+    """The command that serves the archive on ``127.0.0.1:port`` with ``server``."""
+    if server == "daphne":
+        return [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-v",
+            "0",  # no access log, as uvicorn
+            "viewerproject.asgi:application",
+        ]
+    return [sys.executable, "-m", "viewerproject.serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 class DjangoServer:
     """``with DjangoServer(tmp) as server: server.url, server.auth``."""
 
     username = "bench"
 
-    def __init__(self, parent: Path | None = None, startup_timeout: float = 60) -> None:
+    def __init__(
+        self, parent: Path | None = None, startup_timeout: float = 60, server: str = "uvicorn"
+    ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server={server!r}: one of {', '.join(SERVERS)}")
+        self.server = server
         self._own_parent = parent is None
         self.parent = Path(parent or tempfile.mkdtemp(prefix="bench-server-"))
         self.password = secrets.token_urlsafe(16)
@@ -119,13 +146,7 @@ class DjangoServer:
         log = (self.parent / "server.log").open("ab")
         try:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(ROOT / "manage.py"),
-                    "runserver",
-                    f"127.0.0.1:{self.port}",
-                    "--noreload",
-                ],
+                server_command(self.server, self.port),
                 cwd=ROOT,
                 env=archive_environment(self.var_dir),
                 stdin=subprocess.DEVNULL,
@@ -138,14 +159,14 @@ class DjangoServer:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ServerError(f"runserver exited:\n{self.log_tail()}")
+                raise ServerError(f"{self.server} exited:\n{self.log_tail()}")
             try:
                 if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise ServerError(f"runserver did not answer /healthz:\n{self.log_tail()}")
+        raise ServerError(f"{self.server} did not answer /healthz:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         try:

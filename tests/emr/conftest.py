@@ -62,7 +62,7 @@ BROWSER_SECRET = "browser-test-secret-0123456789abcdefghij"
 
 @pytest.fixture(scope="package")
 def emr_server(tmp_path_factory) -> Iterator:
-    """Daphne (``manage.py runserver``) on a throw-away archive with a phantom CT study and
+    """uvicorn (``viewerproject.serve``) on a throw-away archive with a phantom CT study and
     the EMR integration ``ris``, shared by the browser tests of this package (each start costs
     a migration and several manage.py processes). Yields (server, study UID)."""
     from studies.demo.phantom import generate_ct_series, series_uids

@@ -1,4 +1,4 @@
-"""A signed launch in Chromium against a real Daphne server: the link opens the right study
+"""A signed launch in Chromium against a real ASGI server (uvicorn): the link opens the right study
 and its first pixels appear; a tampered link shows its 403 page."""
 
 from __future__ import annotations

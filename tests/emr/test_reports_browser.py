@@ -1,4 +1,4 @@
-"""The SR round trip in Chromium against a real Daphne server and a real Orthanc: a length
+"""The SR round trip in Chromium against a real ASGI server (uvicorn) and a real Orthanc: a length
 measured in the viewer → "Save" (sent to the PACS node) → the Measurement Report is in the
 archive → the study reopened shows the same value on the same image → Orthanc holds the SR
 (its REST API). Then a key image flagged and saved as a Key Object Selection."""

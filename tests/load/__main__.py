@@ -3,7 +3,7 @@
     python -m tests.load [--viewers 20] [--senders 2] [--duration 60] [--json FILE]
 
 Starts a private deployment (tests/services/scaled.py: PostgreSQL, Redis, nginx over two
-Daphne processes, the DICOM listener, two retrieve workers) in a temp directory, seeds phantom
+uvicorn processes, the DICOM listener, two retrieve workers) in a temp directory, seeds phantom
 CT studies through C-STORE, then for ``--duration`` seconds:
 
 - each viewer holds a websocket through nginx, opens a study and scrolls through it at up to

@@ -1,7 +1,7 @@
 """Memory and CPU time of the deployment's processes, read from /proc.
 
 Each service runs in its own process group (tests/services/processes.py), so a service's
-memory is the sum over its group: a Daphne process and its decode workers, PostgreSQL's
+memory is the sum over its group: a uvicorn process and its decode workers, PostgreSQL's
 postmaster and backends. PSS (proportional set size) splits shared pages between the
 processes that share them, so PostgreSQL's shared buffers are not counted once per backend.
 """

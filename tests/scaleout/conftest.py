@@ -1,5 +1,5 @@
 """One scale-out deployment per test session (per xdist worker): PostgreSQL, Redis, nginx over
-two Daphne processes, the DICOM listener and two retrieve workers, all real processes on
+two uvicorn processes, the DICOM listener and two retrieve workers, all real processes on
 loopback (tests/services/scaled.py). Tests break pieces of it on purpose; the ``deployment``
 fixture puts every piece back before the next test.
 

@@ -86,7 +86,7 @@ def run_scaled(port: int, dicom_port: int, demo: bool, var_dir: Path) -> int:
             [
                 "",
                 f"Viewer:         {deployment.base_url}/  (nginx over "
-                f"{len(deployment.asgi)} Daphne processes on ports "
+                f"{len(deployment.asgi)} uvicorn processes on ports "
                 f"{', '.join(map(str, deployment.asgi_ports))})",
                 f"Log in as:      {login.username} / {login.password}  (kept in {credentials})",
                 f"DICOM listener: AE {os.environ.get('DICOM_AE_TITLE', 'DICOMVIEWER')} "

@@ -1,6 +1,6 @@
 """Child processes that are always cleaned up: own process group, log file, bounded waits.
 
-Every service of the scale-out setup (PostgreSQL, Redis, nginx, Daphne, the DICOM listener,
+Every service of the scale-out setup (PostgreSQL, Redis, nginx, uvicorn, the DICOM listener,
 retrieve workers) runs as a ``Service``. Each starts in its own session, so a Ctrl-C in the
 terminal reaches only the launcher, which then stops the children in order; the ``Registry``
 stops whatever is still running when the launcher exits, however it exits.

@@ -1,7 +1,8 @@
 """The scale-out deployment on one machine, every piece on loopback.
 
-PostgreSQL (index and retrieve-job queue), Redis (channel layer), N Daphne processes behind
-nginx on one port, the DICOM listener and M retrieve workers, all sharing one file store.
+PostgreSQL (index and retrieve-job queue), Redis (channel layer), N ASGI servers (uvicorn,
+``python -m viewerproject.serve``) behind nginx on one port, the DICOM listener and M retrieve
+workers, all sharing one file store.
 The same code and settings as a single process; only the environment differs
 (``DATABASE_URL``, ``REDIS_URL``, ``DICOM_STORE_DIR``, one ``SECRET_KEY`` for all).
 
@@ -165,16 +166,15 @@ class Deployment:
     def _asgi_service(self, index: int, port: int) -> Service:
         return Service(
             f"asgi-{index + 1}",
+            # X-Forwarded-For/-Proto are believed from nginx on loopback only (the default).
             [
                 sys.executable,
                 "-m",
-                "daphne",
-                "-b",
+                "viewerproject.serve",
+                "--host",
                 "127.0.0.1",
-                "-p",
+                "--port",
                 str(port),
-                "--proxy-headers",
-                "viewerproject.asgi:application",
             ],
             self.logs / f"asgi-{index + 1}.log",
             env=None,  # filled in at start: the environment needs the database port
