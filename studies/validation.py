@@ -27,7 +27,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from studies.dicom_text import header_json
+from studies import raw_header
 
 PREAMBLE_LENGTH = 128
 # PS3.5 9.1: a UID is dot-separated numbers without leading zeros, at most 64 characters.
@@ -97,6 +97,9 @@ def check_file(data: bytes, limits: Limits) -> CheckedFile:
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
         _check_inflated_size(data, file_meta, limits.max_inflated_bytes)
     dataset = _read_dataset(data, is_part10)
+    # Decodes every top-level element (values are decoded lazily), so a broken one is a typed
+    # rejection here rather than an error for whoever reads the header next.
+    header, header_error = _decode_header(dataset, is_part10)
     if transfer_syntax is None:
         transfer_syntax = _syntax_read_with(dataset)
     if str(file_meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
@@ -115,11 +118,8 @@ def check_file(data: bytes, limits: Limits) -> CheckedFile:
             )
         raise
     frames, rows, columns = _check_pixel_data(dataset, transfer_syntax, limits)
-    # Values are decoded lazily; converting the header decodes every element, so a broken
-    # one is found here rather than by whoever reads the header next.
-    try:
-        header = header_json(dataset)
-    except Exception as exc:
+    if header_error is not None:
+        exc = header_error
         raise Rejected("malformed", f"header cannot be decoded: {type(exc).__name__}: {exc}")
     return CheckedFile(
         header=header,
@@ -206,16 +206,20 @@ def _read_dataset(data: bytes, is_part10: bool) -> Dataset:
         raise Rejected("not_dicom", f"not a DICOM file: {exc}")
     except Exception as exc:
         raise Rejected("malformed", f"data set cannot be parsed: {type(exc).__name__}: {exc}")
+    return dataset
+
+
+def _decode_header(dataset: Dataset, is_part10: bool) -> tuple[dict, Exception | None]:
+    """The header as DICOM JSON (studies.raw_header), decoding every top-level element: one
+    that cannot be decoded (an unknown VR, found by fuzzing) is a typed rejection here, not an
+    error in a later .get()."""
     try:
-        # Top-level elements are decoded lazily; decode them here so a broken one (an
-        # unknown VR, found by fuzzing) is a typed rejection, not an error in a later .get().
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            list(dataset)
+            return raw_header.header(dataset)
     except Exception as exc:
         code = "malformed" if is_part10 else "not_dicom"
         raise Rejected(code, f"data set cannot be decoded: {type(exc).__name__}: {exc}")
-    return dataset
 
 
 def _check_uids(dataset: Dataset) -> dict[str, str]:
