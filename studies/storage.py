@@ -53,8 +53,10 @@ class Store(Protocol):
     """What callers may rely on, whichever store holds the bytes.
 
     ``absolute_path`` is a local file the caller may open (the S3 store downloads it into
-    its read cache first); ``put`` returns once the bytes are durable, with ``created``
-    False when the key already held them or something else that was replaced.
+    its read cache first); ``local`` is a path-like to open later, possibly much later (the
+    S3 store downloads when it is used, again if its cache evicted it meanwhile). ``put``
+    returns once the bytes are durable, with ``created`` False when the key already held
+    them or something else that was replaced.
     """
 
     def relative_path_for(self, digest: str) -> str: ...
@@ -63,6 +65,7 @@ class Store(Protocol):
     def exists(self, digest: str) -> bool: ...
     def open(self, relative_path: str) -> IO[bytes]: ...
     def delete(self, relative_path: str) -> None: ...
+    def local(self, relative_path: str) -> os.PathLike[str]: ...
 
 
 class FileStore:
@@ -165,6 +168,10 @@ class FileStore:
 
     def open(self, relative_path: str):
         return open(self.absolute_path(relative_path), "rb")  # noqa: SIM115 (caller closes)
+
+    def local(self, relative_path: str) -> Path:
+        """A path to read later (the S3 store's fetches when used); here the file itself."""
+        return self.absolute_path(relative_path)
 
     def delete(self, relative_path: str) -> None:
         try:

@@ -325,6 +325,70 @@ class S3Store:
     def open(self, relative_path: str) -> IO[bytes]:
         return open(self.absolute_path(relative_path), "rb")  # noqa: SIM115 (caller closes)
 
+    def local(self, relative_path: str) -> LocalCopy:
+        """A path-like handle that downloads only when it is opened or stat'ed."""
+        self._key(relative_path)  # refuse a path this store did not make, now
+        return LocalCopy(self, relative_path)
+
+
+class LocalCopy(os.PathLike):
+    """The local copy of one object, fetched each time it is used as a path.
+
+    For callers that take paths long before they read them, or keep them: the viewer's
+    study outline takes the path of every instance of a study when it is opened (downloading
+    them all then would delay the first image by the whole study), and a viewer socket and
+    the image-fact cache keep paths for minutes, during which the read cache may evict the
+    copy. ``os.fspath`` (which ``open``, ``os.stat``, ``Path(...)`` and pydicom call) returns
+    the cached file's path, downloading it first if it is not there.
+    """
+
+    __slots__ = ("relative_path", "_store")
+
+    def __init__(self, store: S3Store, relative_path: str) -> None:
+        self._store = store
+        self.relative_path = relative_path
+
+    def __fspath__(self) -> str:
+        return str(self._store.absolute_path(self.relative_path))
+
+    def path(self) -> Path:
+        """The cached file, fetched if missing."""
+        return self._store.absolute_path(self.relative_path)
+
+    # The few Path methods callers of ``instance_path`` use.
+    def is_file(self) -> bool:
+        return self.path().is_file()
+
+    def exists(self) -> bool:
+        return self.path().exists()
+
+    def stat(self) -> os.stat_result:
+        return self.path().stat()
+
+    def read_bytes(self) -> bytes:
+        return self.path().read_bytes()
+
+    def open(self, mode: str = "rb") -> IO[bytes]:
+        if mode != "rb":
+            raise ValueError("stored files are read only")
+        return open(self.path(), "rb")  # noqa: SIM115 (caller closes)
+
+    def __str__(self) -> str:  # for messages: where it is (or would be) cached, no download
+        return str(self._store.cache.path_for(self.relative_path))
+
+    def __repr__(self) -> str:
+        return f"LocalCopy({self.relative_path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, LocalCopy)
+            and other._store is self._store
+            and other.relative_path == self.relative_path
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.relative_path)
+
 
 @contextlib.contextmanager
 def _as_storage_error(what: str) -> Iterator[None]:

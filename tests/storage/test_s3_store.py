@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -16,6 +17,7 @@ from studies import quarantine
 from studies.dicomweb import image_facts
 from studies.ingest import DUPLICATE, REJECTED, STORED, ingest_bytes
 from studies.models import Instance, Patient, QuarantinedFile, Series, Study
+from studies.rendering import get_renderer
 from studies.storage import dicom_store, key_digest
 from studies.storage_s3 import S3Store
 from tests.dicom_files import make_ct, to_bytes
@@ -198,3 +200,23 @@ def test_unreachable_bucket_quarantines_with_storage_error_and_ingest_recovers(
         s3_archive.read(instance.file_path)
         == dicom_store().absolute_path(instance.file_path).read_bytes()
     )
+
+
+@pytest.mark.django_db
+def test_local_copy_downloads_only_when_read_and_again_after_eviction(s3_archive):
+    # A viewer's study outline takes the path of every instance at once and keeps it.
+    instances = [ingest(to_bytes(make_ct(rows=32, columns=32))) for _ in range(3)]
+    store = dicom_store()
+    held = [store.local(instance.file_path) for instance in instances]
+    assert cached_files(s3_archive) == []
+
+    first = get_renderer().render_pixels(held[0])
+    assert len(cached_files(s3_archive)) == 1
+    shutil.rmtree(s3_archive.cache_dir)  # evicted while still held
+
+    assert pydicom.dcmread(held[0]).SOPInstanceUID == instances[0].sop_instance_uid
+    np.testing.assert_array_equal(get_renderer().render_pixels(held[0]), first)
+    assert held[1].read_bytes() == s3_archive.read(instances[1].file_path)
+    assert len(cached_files(s3_archive)) == 2
+    with pytest.raises(ValueError):
+        store.local("../../etc/passwd")
