@@ -241,7 +241,9 @@ class S3Store:
                 self.cache.discard(relative)
         return StoredFile(relative, len(data), created=False)
 
-    def _put(self, key: str, data: bytes, sha256: str, *, only_if_new: bool) -> bool:
+    def _put(
+        self, key: str, data: bytes, sha256: str, *, only_if_new: bool, retries: int = 3
+    ) -> bool:
         """PUT the object; False when ``only_if_new`` and an object is already there."""
         params = {
             **self.storage.get_object_parameters(key),
@@ -256,8 +258,10 @@ class S3Store:
             code = exc.response.get("Error", {}).get("Code", "")
             if only_if_new and code in {"PreconditionFailed", "412"}:
                 return False
-            if only_if_new and code == "ConditionalRequestConflict":
-                return False  # a concurrent writer of the same key is finishing its PUT
+            if only_if_new and code == "ConditionalRequestConflict" and retries:
+                # 409: another conditional write of this key is in flight; its outcome
+                # decides ours (S3 asks the client to retry).
+                return self._put(key, data, sha256, only_if_new=True, retries=retries - 1)
             if only_if_new and code == "NotImplemented":
                 # A server without conditional writes: ask first, then write (two writers of
                 # one new key can then both report "created").
