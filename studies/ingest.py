@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 STORED = "stored"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
+_EMPTY_PREAMBLE = bytes(PREAMBLE_LENGTH)
 
 
 @dataclass
@@ -85,16 +86,28 @@ def ingest_bytes(
     name: str = "",
     *,
     expected_study_uid: str = "",
+    expected_sop: tuple[str, str] | None = None,
 ) -> IngestResult:
     """Validate, store, index and announce one DICOM file; quarantine it if that fails.
 
     ``expected_study_uid`` refuses an instance of any other study (STOW-RS to
     /studies/{study}, PS3.18 10.5.1), after the full check and before anything is stored.
+    ``expected_sop`` (SOP Class UID, SOP Instance UID) refuses a data set that is not the
+    instance a C-STORE request announced (PS3.4 B.2.3), from the same one parse.
     """
     try:
         checked = check_file(data, limits_from_settings())
     except Rejected as rejection:
         return _quarantine(data, source, source_detail, name, rejection)
+    if expected_sop is not None and (
+        (checked.sop_class_uid, checked.sop_instance_uid) != tuple(expected_sop)
+    ):
+        rejection = Rejected(
+            "not_as_announced",
+            f"the data set is {checked.sop_class_uid}/{checked.sop_instance_uid} but the "
+            f"request announced {expected_sop[0]}/{expected_sop[1]}",
+        )
+        return _quarantine(data, source, source_detail, name, rejection, checked.sop_instance_uid)
     if expected_study_uid and checked.study_instance_uid != expected_study_uid:
         rejection = Rejected(
             "study_mismatch",
@@ -147,8 +160,11 @@ def ingest_path(path: Path, source: str, source_detail: str = "") -> IngestResul
 def _part10_bytes(checked: CheckedFile, data: bytes) -> bytes:
     if not checked.meta_problem:
         # The preamble is free-form and has carried executable payloads (the PS3.10 7.5
-        # "dual-personality" files); we keep none of it.
-        return bytes(PREAMBLE_LENGTH) + data[PREAMBLE_LENGTH:]
+        # "dual-personality" files); we keep none of it. Most senders leave it empty (a
+        # C-STORE's file has ours): then the bytes are stored as they are, without a copy.
+        if data[:PREAMBLE_LENGTH] == _EMPTY_PREAMBLE:
+            return data
+        return _EMPTY_PREAMBLE + data[PREAMBLE_LENGTH:]
     # Write a fresh, consistent header; the data set keeps its own transfer syntax.
     dataset = checked.dataset
     meta = FileMetaDataset()

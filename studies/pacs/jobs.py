@@ -35,7 +35,7 @@ from pydicom.multival import MultiValue
 from studies import dicom_text
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode, RetrieveJob
-from studies.pacs import progress, query, scu, statuses
+from studies.pacs import progress, query, received, scu, statuses
 from studies.validation import is_valid_uid
 
 log = logging.getLogger(__name__)
@@ -411,11 +411,11 @@ class _Attempt:
             return statuses.OUT_OF_RESOURCES
         node = self.job.node
         try:
-            data = event.encoded_dataset()
             result = ingest_bytes(
-                data,
+                received.part10_bytes(event),
                 Instance.Source.RETRIEVE,
                 source_detail=f"{node.ae_title} from {node.host} (C-GET, job {self.job.pk})",
+                expected_sop=received.announced_uids(event),
             )
         except Exception:
             log.exception("C-GET sub-operation of job %s could not be ingested", self.job.pk)

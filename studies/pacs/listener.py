@@ -10,7 +10,6 @@ after the instance is durable and indexed, so a Success status is a promise kept
 
 from __future__ import annotations
 
-import io
 import logging
 import socket
 import threading
@@ -18,10 +17,8 @@ import time
 import weakref
 from dataclasses import dataclass
 
-import pydicom
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
-from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -33,7 +30,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from studies import audit
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode
-from studies.pacs import find_scp, nodes, pdu_guard, statuses, syntaxes
+from studies.pacs import find_scp, nodes, pdu_guard, received, statuses, syntaxes
 
 log = logging.getLogger(__name__)
 
@@ -125,43 +122,17 @@ def _handle_closed(event) -> None:
     connection.close()
 
 
-def _header_uids(part10: bytes, transfer_syntax: str) -> tuple[str, str] | None:
-    """SOP Class and Instance UID from the data set itself, or None if they cannot be read
-    cheaply (ingest then gives the precise reason)."""
-    if transfer_syntax == DeflatedExplicitVRLittleEndian:
-        return None  # inflating here would bypass ingest's inflation cap
-    try:
-        ds = pydicom.dcmread(
-            io.BytesIO(part10),
-            stop_before_pixels=True,
-            specific_tags=["SOPClassUID", "SOPInstanceUID"],
-        )
-        return str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))
-    except Exception:
-        return None
-
-
 def _handle_store(event) -> int:
     request = event.request
     peer = _peers.get(event.assoc) or _Peer(
         event.assoc.requestor.ae_title.strip(), _peer_address(event), False
     )
     try:
-        data = event.encoded_dataset()
+        # The bytes as sent, not decoded (pynetdicom's event.dataset) nor re-encoded.
+        data = received.part10_bytes(event)
     except Exception:
-        log.exception("cannot encode the data set received from %s", peer.detail)
+        log.exception("cannot read the data set received from %s", peer.detail)
         return statuses.CANNOT_UNDERSTAND
-    uids = _header_uids(data, str(event.context.transfer_syntax))
-    affected = (str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID))
-    if uids is not None and uids != affected:
-        # PS3.4 B.2.3: the data set is not the instance the request announced.
-        log.warning(
-            "C-STORE from %s announced %s/%s but the data set is %s/%s",
-            peer.detail,
-            *affected,
-            *uids,
-        )
-        return statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
     # PS3.7 9.3.1.1: Move Originator AE Title marks a C-MOVE sub-operation.
     move_originator = str(getattr(request, "MoveOriginatorApplicationEntityTitle", "") or "")
     retrieved = bool(move_originator) and peer.is_pacs_node
@@ -169,7 +140,11 @@ def _handle_store(event) -> int:
     if connection.errors_occurred:
         connection.close()
     try:
-        result = ingest_bytes(data, source, source_detail=peer.detail)
+        # PS3.4 B.2.3: a data set that is not the instance the request announced is refused
+        # (A900), checked by ingest on its own parse of the header.
+        result = ingest_bytes(
+            data, source, source_detail=peer.detail, expected_sop=received.announced_uids(event)
+        )
     except (DatabaseError, OSError):
         log.exception("ingest failed for an instance from %s", peer.detail)
         connection.close()

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
+from studies.events import send_to_group
 from studies.models import RetrieveJob
 
 log = logging.getLogger(__name__)
@@ -55,13 +53,10 @@ def job_summary(job: RetrieveJob) -> dict:
 
 
 def publish(job: RetrieveJob) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
     message = {"type": RETRIEVE_PROGRESS, "job": job_summary(job)}
     try:
-        send = async_to_sync(layer.group_send)
-        send(JOBS_GROUP, message)
-        send(study_group(job.study_instance_uid), message)
+        # The process's publishing loop (studies.events), not a new thread and loop each time.
+        send_to_group(JOBS_GROUP, message)
+        send_to_group(study_group(job.study_instance_uid), message)
     except Exception:
         log.warning("could not publish progress of retrieve job %s", job.pk)

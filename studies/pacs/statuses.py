@@ -17,7 +17,7 @@ SUBOPERATIONS_WITH_FAILURES = 0xB000
 # Refused for lack of room (ours or the configured caps): the sender may retry later.
 _OUT_OF_RESOURCES = {"storage_error", "too_large", "image_too_large", "inflated_too_large"}
 # Parsed, but not a conformant instance of its SOP class.
-_DOES_NOT_MATCH = {"missing_attribute", "pixel_data_length", "not_an_instance"}
+_DOES_NOT_MATCH = {"missing_attribute", "pixel_data_length", "not_an_instance", "not_as_announced"}
 
 
 def store_status(result: IngestResult) -> int:
