@@ -1,10 +1,13 @@
 """An ASGI server dies under an open viewer: the viewer reconnects through nginx to the other
-server and carries on with the same session; an idle socket is not dropped by the channel
+server and carries on with the same session; one stopped on purpose (SIGTERM, as systemd does)
+says so to its sockets and exits by itself; an idle socket is not dropped by the channel
 layer's own read timeout."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 
 import pytest
 import websockets
@@ -60,6 +63,37 @@ async def test_killed_asgi_server_viewer_reconnects_and_resumes_on_the_other(dep
     for _ in range(4):
         status, _ = http_get(f"{deployment.base_url}/healthz")
         assert status == 200
+
+
+async def test_stopped_asgi_server_closes_viewer_with_service_restart_and_exits(deployment, study):
+    cookie = _cookie(deployment)
+    socket = await Socket.open(deployment.ws_url, deployment.base_url, cookie)
+    try:
+        outline = await socket.open_study(study.uid)
+        first = series_instances(outline)[0]
+        await socket.view(first["uid"], first["rows"], first["columns"])
+        victim = deployment.asgi[_server_index(deployment, socket.upstream)]
+
+        started = time.monotonic()
+        code = victim.stop()  # SIGTERM; SIGKILL only after its stop_timeout
+        stopped_in = time.monotonic() - started
+
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                await socket.receive(timeout=15)
+    finally:
+        await socket.close()
+    # 1012 "service restart" (IANA close code registry, RFC 6455 11.7), through nginx; the
+    # viewer reconnects on any close, and nginx sends it to the server still running.
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    assert stopped_in < victim.stop_timeout - 3, "not stopped by SIGTERM alone"
+    assert code in (0, -signal.SIGTERM)  # uvicorn exits by re-raising the signal it handled
+    resumed = await reconnect(deployment.ws_url, deployment.base_url, cookie)
+    try:
+        assert resumed.upstream != socket.upstream
+        await resumed.ping()
+    finally:
+        await resumed.close()
 
 
 async def test_idle_viewer_socket_stays_open_past_the_redis_read_timeout(deployment, study):
