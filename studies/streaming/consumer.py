@@ -35,7 +35,7 @@ from .access_cache import AccessCache
 from .lookup import Target
 from .measurements import measure
 from .outbox import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES, Outbox, OutboxOverflow
-from .previews import preview_store
+from .previews import first_instances, preview_store
 from .progressive import PrefetchLane, Session, stream_view
 from .protocol import Code, ProtocolError
 from .reads import read_async
@@ -209,6 +209,17 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self.groups.append(group)  # the base class leaves the groups on disconnect
             self._studies.add(uid)
         checked_at = self.access.now()
+        wants_picture = request.preview is not None and request.request is not None
+        store = self.session.previews
+        sent_first = False
+        known = first_instances.get(uid) if wants_picture and store is not None else None
+        if known:
+            # This process has opened the study before and kept its first picture: it goes
+            # now, before the outline is read (PROTOCOL.md ``first_picture``).
+            early = _pick_first(known, request.preview)
+            if store is not None and store.remembered(early.path, 0):
+                self.access.remember([early], checked_at)
+                sent_first = await self._push_first(request, early)
         loaded = await read_async(_outline_text)(self.user, uid, request.request)
         if loaded is None:
             self.access.forget_checks()
@@ -217,31 +228,41 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         # The outline read every instance of the study, access included: the views that
         # follow find their files in memory.
         self.access.remember(targets, checked_at)
-        first = None
-        if request.preview is not None and request.request is not None and firsts:
-            # The first picture without waiting for the client's first view: one round trip
-            # less to first pixels (PROTOCOL.md open_study ``preview``).
-            named = firsts.get(request.preview) if isinstance(request.preview, str) else None
-            first = await self.access.target(named or next(iter(firsts.values())))
-        store = self.session.previews
-        if first is not None and store is not None and store.remembered(first.path, 0):
-            # Ready in memory: it goes before the outline (tens of KB on a slow line), which
-            # the browser reads while it decodes the picture.
-            await self._push_first(request, first)
-            first = None
+        by_uid = {target.sop_instance_uid: target for target in targets}
+        first_targets = {series: by_uid[instance] for series, instance in firsts.items()}
+        first_instances.remember(uid, first_targets)
+        first = _pick_first(first_targets, request.preview) if wants_picture and firsts else None
+        if first is not None and not sent_first:
+            if store is not None and store.remembered(first.path, 0):
+                # Ready in memory: it goes before the outline (tens of KB on a slow line),
+                # which the browser reads while it decodes the picture.
+                await self._push_first(request, first)
+                first = None
         self.outbox.put_text(outline)  # type: ignore[union-attr]
-        if first is not None:
+        if first is not None and not sent_first:
             await self._push_first(request, first)
         await database_sync_to_async(audit.record)(
             audit.Kind.IMAGE_SESSION, request=self.scope, user=self.user, study_uid=uid
         )
 
-    async def _push_first(self, request: protocol.OpenStudy, target: Target) -> None:
+    async def _push_first(self, request: protocol.OpenStudy, target: Target) -> bool:
+        """The first picture: a ``first_picture`` naming it, then the pixels."""
         assert request.request is not None
+        self._reply(
+            {
+                "type": "first_picture",
+                "request": request.request,
+                "study": request.study,
+                "instance": target.sop_instance_uid,
+                "frame": 0,
+            }
+        )
         try:
             await self._lane(0).push(request.request, target)
         except ImagingError as error:  # the view of that frame will report it
             log.info("no first preview for study %s: %s", request.study, error)
+            return False
+        return True
 
     async def _frame_info(self, request: protocol.FrameInfoRequest) -> None:
         target = await self.session.find_target(request.instance)
@@ -332,6 +353,12 @@ def _outline_text(
         if series["instances"]
     }
     return protocol.dumps(outline), targets, firsts
+
+
+def _pick_first(firsts: dict[str, Target], preview: str | bool | None) -> Target:
+    """The first instance of the series ``preview`` names, else of the first series."""
+    named = firsts.get(preview) if isinstance(preview, str) else None
+    return named or next(iter(firsts.values()))
 
 
 def _as_protocol_error(

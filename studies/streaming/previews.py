@@ -26,6 +26,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -130,6 +131,35 @@ class PreviewStore:
         return self.directory / digest[:2] / f"{digest[2:]}.dvp"
 
 
+class FirstInstances:
+    """Per study, the first instance of each series (in the outline's order) as the last
+    outline built in this process found them, so the next ``open_study`` of the study can
+    send its first picture right after the access check, before reading the outline.
+
+    Only a hint: a newer instance may since have become first. The picture is therefore
+    named in its own ``first_picture`` message (PROTOCOL.md), never assumed to be the
+    outline's first image.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._studies: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, study: str, firsts: dict[str, Any]) -> None:
+        with self._lock:
+            self._studies[study] = dict(firsts)
+            self._studies.move_to_end(study)
+            while len(self._studies) > self._limit:
+                self._studies.popitem(last=False)
+
+    def get(self, study: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._studies.get(study)
+
+
+first_instances = FirstInstances()
+
 _lock = threading.Lock()
 _store: PreviewStore | None = None
 
@@ -151,3 +181,4 @@ def reset_preview_store() -> None:
     global _store
     with _lock:
         _store = None
+    first_instances._studies.clear()

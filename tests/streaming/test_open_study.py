@@ -115,12 +115,20 @@ async def test_open_study_with_preview_pushes_the_first_picture_and_the_first_vi
     # An unknown series falls back to the first series with images, as the browser does.
     await viewer.send(type="open_study", study=first.study, request=3, preview="1.2.3.404")
     assert (await viewer.receive_json())["type"] == "study"
+    named = await viewer.receive_json()
     pushed = await viewer.receive()
     await viewer.send(**view(4, first.instance))
     kinds = [m.type for m in await viewer.until_done(4)]
     await viewer.close()
 
     header = pushed.header
+    assert named == {
+        "type": "first_picture",
+        "request": 3,
+        "study": first.study,
+        "instance": first.instance,
+        "frame": 0,
+    }
     assert pushed.type == "prefetch"
     assert (header.request, header.item, header.viewport, header.frame) == (3, 0, 0, 0)
     own = get_renderer().render_pixels(first.path, 0, output_size=(256, 256))

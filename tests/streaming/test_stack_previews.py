@@ -4,11 +4,25 @@ import numpy as np
 import pytest
 
 from studies.rendering import get_renderer
-from studies.streaming.previews import preview_store, reset_preview_store
+from studies.streaming.lookup import Target
+from studies.streaming.previews import first_instances, preview_store, reset_preview_store
 from studies.streaming.protocol import MAX_STACK_PREVIEWS, Kind
 from tests.streaming.client import Viewer, view
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def by_instance(firsts: dict, stored) -> Target:
+    (target,) = firsts.values()
+    return Target(stored.instance, stored.path, target.rows, target.columns, 1, stored.study)
+
+
+async def store_preview(user, stored) -> None:
+    """Have the server render (and so store) the preview of ``stored``."""
+    viewer = await Viewer.open(user)
+    await viewer.send(**previews(1, [[stored.instance, 0]]))
+    assert (await viewer.receive()).type == "prefetch"
+    await viewer.close()
 
 
 def previews(request: int, items: list, **fields) -> dict:
@@ -69,21 +83,52 @@ async def test_a_stored_first_picture_comes_before_the_outline_and_survives_a_re
     viewer = await Viewer.open(clinician)
     await viewer.send(type="open_study", study=first.study, request=3, preview=True)
     # Rendered at this first request: the outline went first.
-    assert [(await viewer.receive()).type for _ in range(2)] == ["study", "prefetch"]
+    order = [(await viewer.receive()).type for _ in range(3)]
     await viewer.close()
+    assert order == ["study", "first_picture", "prefetch"]
     rendered = preview_store().get(first.path, 0)
     assert rendered is not None
 
     again = await Viewer.open(clinician)
     await again.send(type="open_study", study=first.study, request=5, preview=True)
-    pushed, outline = await again.receive(), await again.receive()
+    named, pushed, outline = [await again.receive() for _ in range(3)]
     await again.close()
+    assert (named.type, named.json["instance"], named.json["request"]) == (
+        "first_picture",
+        first.instance,
+        5,
+    )
     assert (pushed.type, pushed.header.request, outline.type) == ("prefetch", 5, "study")
     assert pushed.payload == rendered.data
 
     reset_preview_store()  # a new process: memory empty, the disk copy found
     assert preview_store().get(first.path, 0) == rendered
     assert preview_store().disk_hits == 1
+
+
+async def test_the_early_first_picture_names_its_image_when_another_became_first(
+    clinician, phantom_slices
+):
+    """The process remembers the first instance from the last outline; a slice stored since
+    may come first now, so the early picture says which image it shows."""
+    first = phantom_slices[0]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(type="open_study", study=first.study, request=3, preview=True)
+    [await viewer.receive() for _ in range(3)]
+    await viewer.close()
+    remembered = first_instances.get(first.study)
+    # As if the outline had found another slice first.
+    other = phantom_slices[2]
+    first_instances.remember(first.study, {first.series: by_instance(remembered, other)})
+    await store_preview(clinician, other)
+
+    again = await Viewer.open(clinician)
+    await again.send(type="open_study", study=first.study, request=5, preview=True)
+    named, pushed, outline = [await again.receive() for _ in range(3)]
+    await again.close()
+    assert named.json["instance"] == other.instance
+    assert pushed.payload == preview_store().get(other.path, 0).data
+    assert outline.json["series"][0]["instances"][0]["uid"] == first.instance
 
 
 async def test_a_previews_request_is_checked(clinician, phantom_slices):

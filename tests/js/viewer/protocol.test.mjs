@@ -8,6 +8,7 @@ import {
   encodePixelMessage,
   measureMessage,
   parseServerMessage,
+  previewsMessage,
   viewMessage,
 } from '../../../frontend/static/frontend/js/viewer/protocol.js';
 
@@ -135,4 +136,21 @@ test('server text must be a JSON object of a known type', () => {
   assert.throws(() => parseServerMessage('nope'), /not JSON/);
   assert.throws(() => parseServerMessage('[1]'), /object/);
   assert.throws(() => parseServerMessage('{"type":"surprise"}'), /unknown server message type/);
+});
+
+test('a previews message lists frames and the rendering settings, checked here', () => {
+  const message = previewsMessage({ request: 9, viewport: 1, items: [['1.2.3', 0], ['1.2.4', 2]], window: [40, 400] });
+  assert.deepEqual(message, {
+    type: 'previews',
+    request: 9,
+    viewport: 1,
+    items: [['1.2.3', 0], ['1.2.4', 2]],
+    window: [40, 400],
+    voi: 0,
+    function: null,
+    invert: false,
+  });
+  assert.throws(() => previewsMessage({ request: 9, viewport: 1, items: Array(513).fill(['1.2', 0]) }), RangeError);
+  assert.throws(() => previewsMessage({ request: 9, viewport: 1, items: [['x', 0]] }), RangeError);
+  assert.throws(() => previewsMessage({ request: 9, viewport: 1, items: [], window: [40, 0] }), RangeError);
 });

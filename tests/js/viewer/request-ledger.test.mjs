@@ -64,6 +64,22 @@ test('prefetched previews are cached for their target frame while the settings m
   assert.equal(ledger.judge(pixels(issued.id, 0, 'prefetch', 4, 1), inverted).action, 'drop');
 });
 
+test('stack previews are cached by their list, outlive hundreds of views and never become the view', () => {
+  const ledger = new RequestLedger();
+  const list = ledger.issueList({ viewport: 1, renderKey: settings, items: [['1.5', 0], ['1.6', 0]] });
+  const current = ledger.issue(view(1, '1.5'));
+  for (let i = 0; i < 300; i += 1) ledger.issue(view(1, '1.5'));
+  assert.notEqual(ledger.current(1)?.id, list.id);
+  const showing = { instance: '1.5', frame: 0, renderKey: settings };
+  const verdict = ledger.judge(pixels(list.id, 1, 'prefetch', 0, 1), showing);
+  assert.equal(verdict.action, 'cache');
+  assert.deepEqual(verdict.target, ['1.6', 0]);
+  // Only prefetch pictures belong to a list; another viewport's never do.
+  assert.equal(ledger.judge(pixels(list.id, 1, 'preview', 0, 0), showing).action, 'drop');
+  assert.equal(ledger.judge(pixels(list.id, 0, 'prefetch', 0, 1), showing).action, 'drop');
+  assert.ok(current.id > list.id);
+});
+
 test('forgetting a viewport makes its pixels stale; finish reports whether it was current', () => {
   const ledger = new RequestLedger();
   const a = ledger.issue(view(0));

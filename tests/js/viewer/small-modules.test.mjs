@@ -123,6 +123,22 @@ test('the preview cache forgets the least recently used entry first', () => {
   assert.equal(cache.size, 2);
 });
 
+test('the preview cache is bounded in decoded bytes, counted as they came in', () => {
+  const cache = new PreviewCache(100, 3 * 256 * 256 * 4);
+  const bitmap = () => ({ width: 256, height: 256 });
+  for (const key of ['a', 'b', 'c']) cache.put(key, { bitmap: bitmap(), rect: [0, 0, 1, 1] });
+  assert.equal(cache.bytes, 3 * 256 * 256 * 4);
+  const closed = cache.get('a');
+  cache.put('d', { bitmap: bitmap(), rect: [0, 0, 1, 1] });
+  assert.deepEqual(['a', 'b', 'c', 'd'].map((k) => cache.has(k)), [true, false, true, true]);
+  // A bitmap closed while cached (its size becomes 0) is still counted at its old size.
+  closed.bitmap.width = 0;
+  cache.put('a', { bitmap: { width: 128, height: 128 }, rect: [0, 0, 1, 1] });
+  assert.equal(cache.bytes, 2 * 256 * 256 * 4 + 128 * 128 * 4);
+  cache.clear();
+  assert.equal(cache.bytes, 0);
+});
+
 test('pinches zoom by the ratio of finger distances and pan with their midpoint', () => {
   const step = pinchStep([0, 0], [100, 0], [-50, 10], [150, 10]);
   assert.equal(step.scale, 2);

@@ -170,3 +170,63 @@ test('events of a replaced socket are ignored', () => {
   assert.equal(events.filter(([kind]) => kind === 'message').length, 0);
   assert.equal(sockets.length, 2);
 });
+
+test('an adopted socket (boot.js) is used once, with what it heard replayed after onOpen', () => {
+  const { FakeWebSocket, sockets } = fakeWebSocketClass();
+  const early = new FakeWebSocket('ws://127.0.0.1/ws/viewer/');
+  early.readyState = 1; // open already
+  const events = [];
+  const timers = clock();
+  const socket = new ViewerSocket(
+    'ws://127.0.0.1/ws/viewer/',
+    {
+      onOpen: (resumed, adopted) => events.push(['open', resumed, adopted]),
+      onMessage: (m) => events.push(['message', m.type]),
+      onBinary: (b) => events.push(['binary', b.byteLength]),
+    },
+    {
+      WebSocket: FakeWebSocket,
+      timers,
+      backoff: new Backoff({ initial: 100, max: 1000, jitter: 0 }),
+      adopt: { ws: early, heard: ['{"type":"first_picture","request":1}', new ArrayBuffer(60), '{"type":"study","series":[]}'] },
+    },
+  );
+  socket.connect();
+  assert.equal(sockets.length, 1, 'no second socket');
+  assert.deepEqual(events, [
+    ['open', false, true],
+    ['message', 'first_picture'],
+    ['binary', 60],
+    ['message', 'study'],
+  ]);
+  // Later messages arrive as usual; a drop reconnects with a new socket, not the adopted one.
+  early.serverSends('{"type":"study","series":[]}');
+  early.serverCloses();
+  timers.advance(100);
+  assert.equal(sockets.length, 2);
+  sockets[1].serverOpens();
+  assert.deepEqual(events.slice(-2), [['message', 'study'], ['open', true, false]]);
+});
+
+test('an adopted socket still connecting opens as usual; one already closed reconnects', () => {
+  const { FakeWebSocket, sockets } = fakeWebSocketClass();
+  const connecting = new FakeWebSocket('ws://127.0.0.1/ws/viewer/');
+  connecting.readyState = 0;
+  const events = [];
+  const timers = clock();
+  const options = { WebSocket: FakeWebSocket, timers, backoff: new Backoff({ initial: 100, max: 1000, jitter: 0 }) };
+  const handlers = { onOpen: (resumed, adopted) => events.push(['open', resumed, adopted]) };
+  const socket = new ViewerSocket('ws://127.0.0.1/ws/viewer/', handlers, { ...options, adopt: { ws: connecting, heard: [] } });
+  socket.connect();
+  assert.deepEqual(events, []);
+  connecting.serverOpens();
+  assert.deepEqual(events, [['open', false, true]]);
+
+  const closed = new FakeWebSocket('ws://127.0.0.1/ws/viewer/');
+  closed.readyState = 3;
+  const other = new ViewerSocket('ws://127.0.0.1/ws/viewer/', handlers, { ...options, adopt: { ws: closed, heard: [] } });
+  other.connect();
+  assert.equal(other.state, 'waiting');
+  timers.advance(100);
+  assert.equal(sockets.length, 3, 'a fresh socket after the adopted one closed');
+});

@@ -5,12 +5,7 @@
  * @module viewer/main
  */
 
-import { PacsClient, pageCsrfToken } from '../pacs/pacs-client.js';
-import { pacsRootFrom, viewerUrlFrom } from '../pacs/urls.js';
-import { PriorsPanel } from './priors-panel.js';
-import { ReportPanel } from './report-panel.js';
-import { ReportsClient } from './reports-client.js';
-import { StudyRefresh } from './study-refresh.js';
+import { early as booting } from './boot.js';
 import { Viewer } from './viewer.js';
 
 const root = /** @type {HTMLElement} */ (document.getElementById('image-viewer'));
@@ -19,14 +14,29 @@ const socketPath = root.dataset.socketPath ?? '/ws/viewer/';
 const dicomweb = root.dataset.dicomwebRoot ?? '/dicomweb/';
 const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
 
+// boot.js loads this module once it has created its socket (or found it could not).
+const early = await booting;
 const viewer = new Viewer(root, {
   studyUid,
   initialSeries: root.dataset.initialSeries ?? '',
   socketUrl: `${scheme}//${window.location.host}${socketPath}`,
   thumbnailUrl: (seriesUid) =>
     `${dicomweb}studies/${encodeURIComponent(studyUid)}/series/${encodeURIComponent(seriesUid)}/thumbnail`,
+  early,
 });
 viewer.start();
+
+// The panels load after the viewer has started: their modules (the PACS client among them)
+// are not on the way to the first image.
+const [{ PacsClient, pageCsrfToken }, { pacsRootFrom, viewerUrlFrom }, { PriorsPanel }, { ReportPanel }, { ReportsClient }, { StudyRefresh }] =
+  await Promise.all([
+    import('../pacs/pacs-client.js'),
+    import('../pacs/urls.js'),
+    import('./priors-panel.js'),
+    import('./report-panel.js'),
+    import('./reports-client.js'),
+    import('./study-refresh.js'),
+  ]);
 
 // Save measurements / key images as DICOM SR, and show the study's saved ones again.
 if (root.dataset.reportsRoot) {

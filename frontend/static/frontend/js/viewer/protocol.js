@@ -26,6 +26,7 @@ const SERVER_TYPES = new Set([
   'error',
   'measurement',
   'instance_stored',
+  'first_picture',
   'pong',
 ]);
 
@@ -207,6 +208,42 @@ export function viewMessage(request) {
     invert: Boolean(request.invert),
     quality,
     prefetch,
+  };
+}
+
+/** The most frames one `previews` request may list (PROTOCOL.md). */
+export const MAX_STACK_PREVIEWS = 512;
+
+/**
+ * A `previews` message: whole-frame previews of a stack, nearest first, at low priority.
+ * @param {{request: number, viewport: number, items: Array<[string, number]>,
+ *          window?: [number, number] | null, voi?: number, function?: string | null, invert?: boolean}} request
+ */
+export function previewsMessage(request) {
+  requestId(request.request);
+  viewportIndex(request.viewport);
+  if (!Array.isArray(request.items) || request.items.length > MAX_STACK_PREVIEWS) {
+    throw new RangeError(`items is a list of at most ${MAX_STACK_PREVIEWS} [instance, frame] pairs`);
+  }
+  for (const entry of request.items) {
+    uid(entry[0]);
+    frameIndex(entry[1]);
+  }
+  const window = request.window ?? null;
+  if (window !== null && (!Array.isArray(window) || window.length !== 2 || !window.every(Number.isFinite) || window[1] <= 0)) {
+    throw new RangeError('window is [center, width] with a positive width');
+  }
+  const fn = request.function ?? null;
+  if (fn !== null && !FUNCTIONS.has(fn)) throw new RangeError(`unknown VOI LUT function ${fn}`);
+  return {
+    type: 'previews',
+    request: request.request,
+    viewport: request.viewport,
+    items: request.items,
+    window,
+    voi: request.voi ?? 0,
+    function: fn,
+    invert: Boolean(request.invert),
   };
 }
 

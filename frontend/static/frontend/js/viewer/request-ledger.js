@@ -33,6 +33,7 @@
  */
 
 const REMEMBERED = 256;
+const LISTS_REMEMBERED = 16;
 
 export class RequestLedger {
   #last = 0;
@@ -40,6 +41,8 @@ export class RequestLedger {
   #current = new Map();
   /** @type {Map<number, IssuedView>} */
   #recent = new Map();
+  /** @type {Map<number, IssuedView>} `previews` requests */
+  #lists = new Map();
 
   /** Next request id for any message (view, frame_info, measure): increasing per page. */
   nextId() {
@@ -59,6 +62,31 @@ export class RequestLedger {
     if (this.#recent.size > REMEMBERED) {
       const oldest = this.#recent.keys().next().value;
       this.#recent.delete(/** @type {number} */ (oldest));
+    }
+    return issued;
+  }
+
+  /**
+   * Records a `previews` request: its pictures are judged like prefetched ones (kept for the
+   * cache while the rendering settings match), and it never becomes the viewport's current
+   * view.
+   * @param {{viewport: number, renderKey: string, items: Array<[string, number]>}} list
+   * @returns {IssuedView}
+   */
+  issueList(list) {
+    const issued = {
+      viewport: list.viewport,
+      instance: '',
+      frame: -1,
+      renderKey: list.renderKey,
+      prefetch: [...list.items],
+      id: this.nextId(),
+      done: false,
+    };
+    // Kept apart from views: a long list is still arriving after hundreds of newer views.
+    this.#lists.set(issued.id, issued);
+    if (this.#lists.size > LISTS_REMEMBERED) {
+      this.#lists.delete(/** @type {number} */ (this.#lists.keys().next().value));
     }
     return issued;
   }
@@ -114,7 +142,7 @@ export class RequestLedger {
    * @returns {Verdict}
    */
   judge(header, showing) {
-    const issued = this.#recent.get(header.request);
+    const issued = this.#recent.get(header.request) ?? this.#lists.get(header.request);
     if (!issued || issued.viewport !== header.viewport) return { action: 'drop' };
     if (header.kind === 'prefetch') {
       const target = issued.prefetch[header.item];

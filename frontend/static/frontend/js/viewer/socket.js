@@ -21,7 +21,8 @@ import { ProtocolError, parseServerMessage, pingMessage } from './protocol.js';
 
 /**
  * @typedef {object} SocketHandlers
- * @property {(resumed: boolean) => void} [onOpen]      connected (resumed: not the first time)
+ * @property {(resumed: boolean, adopted: boolean) => void} [onOpen]
+ *   connected (resumed: not the first time; adopted: on the socket given as `adopt`)
  * @property {(message: {type: string, [key: string]: any}) => void} [onMessage]
  * @property {(buffer: ArrayBuffer) => void} [onBinary]
  * @property {(state: SocketState, detail: {retryIn?: number, attempts: number}) => void} [onState]
@@ -47,12 +48,20 @@ export class ViewerSocket {
   /** @type {any} */
   #heartbeatTimer = null;
   #pingSentAt = 0;
+  /** @type {{ws: any, heard: Array<string | ArrayBuffer>} | null} a socket opened before us */
+  #adopted = null;
+  /** @type {any} */
+  #adoptedWs = null;
 
   /**
    * @param {string} url  ws:// or wss:// URL of the viewer socket
    * @param {SocketHandlers} handlers
    * @param {{WebSocket?: any, timers?: {set: typeof setTimeout, clear: typeof clearTimeout, now: () => number},
-   *          backoff?: Backoff, quietMs?: number, pongMs?: number}} [options]
+   *          backoff?: Backoff, quietMs?: number, pongMs?: number,
+   *          adopt?: {ws: any, heard: Array<string | ArrayBuffer>}}} [options]
+   *   adopt: a socket to this URL opened earlier (boot.js) and the messages it has already
+   *   received; the first connect() uses it (replaying those messages after onOpen)
+   *   instead of opening another
    */
   constructor(url, handlers, options = {}) {
     this.#url = url;
@@ -66,6 +75,8 @@ export class ViewerSocket {
     this.#backoff = options.backoff ?? new Backoff();
     this.#quietMs = options.quietMs ?? 20000;
     this.#pongMs = options.pongMs ?? 10000;
+    this.#adopted = options.adopt ?? null;
+    this.#adoptedWs = this.#adopted?.ws ?? null;
   }
 
   /** @returns {SocketState} */
@@ -84,9 +95,11 @@ export class ViewerSocket {
     this.#timers.clear(this.#retryTimer);
     this.#retryTimer = null;
     this.#setState('connecting');
+    const adopted = this.#adopted;
+    this.#adopted = null;
     let ws;
     try {
-      ws = new this.#WebSocket(this.#url);
+      ws = adopted?.ws ?? new this.#WebSocket(this.#url);
     } catch (error) {
       this.#handlers.onProtocolError?.(/** @type {Error} */ (error));
       this.#scheduleReconnect();
@@ -101,7 +114,7 @@ export class ViewerSocket {
       this.#backoff.reset();
       this.#heard();
       this.#setState('open');
-      this.#handlers.onOpen?.(resumed);
+      this.#handlers.onOpen?.(resumed, ws === this.#adoptedWs);
     };
     ws.onmessage = (/** @type {MessageEvent} */ event) => {
       if (ws !== this.#ws) return;
@@ -134,6 +147,24 @@ export class ViewerSocket {
     };
     // An error is always followed by close; reconnecting happens there.
     ws.onerror = () => {};
+    if (adopted) this.#resumeAdopted(ws, adopted.heard);
+  }
+
+  /**
+   * An adopted socket may already be open, and have heard messages: play them as if they
+   * arrived now, after `onOpen` (so its owner knows it is connected); or already closed.
+   * @param {any} ws
+   * @param {Array<string | ArrayBuffer>} heard
+   */
+  #resumeAdopted(ws, heard) {
+    const OPEN = 1;
+    const CLOSING = 2;
+    if (ws.readyState === OPEN) ws.onopen();
+    for (const data of heard) {
+      if (ws !== this.#ws) return;
+      ws.onmessage({ data });
+    }
+    if (ws.readyState >= CLOSING && ws === this.#ws) ws.onclose();
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   frameInfoMessage,
   measureMessage,
   openStudyMessage,
+  previewsMessage,
   viewMessage,
 } from './protocol.js';
 import { RequestLedger, renderKey } from './request-ledger.js';
@@ -30,6 +31,13 @@ import { Viewport } from './viewport.js';
 import { windowChoices } from './window-presets.js';
 
 const VIEWPORTS = 4;
+/** Previews kept for scrolling: 384 of 256² (PROTOCOL.md `previews`: memory per stack). */
+const PREVIEW_ENTRIES = 480;
+const PREVIEW_BYTES = 96 * 1024 * 1024;
+const STACK_PREVIEWS = 384;
+/** A window drag changes the settings many times a second: the stack's previews with the
+ * new settings are asked for once they rest this long. */
+const SETTINGS_REST_MS = 400;
 const PREFETCH = 12;
 const CINE_PREFETCH = 24;
 /** A viewport whose image changed this recently is scrolling: it asks for more neighbours. */
@@ -42,6 +50,7 @@ const TOOLS = new Set(['window', 'scroll', 'zoom', 'pan', 'length', 'angle', 'el
  * @property {string} socketUrl                            ws(s)://host/ws/viewer/
  * @property {(seriesUid: string) => string} thumbnailUrl
  * @property {string} [initialSeries]                     shown first in viewport 1
+ * @property {import('./boot.js').EarlySocket | null} [early]  the socket boot.js opened
  */
 
 export class Viewer {
@@ -56,7 +65,13 @@ export class Viewer {
   #lastImage = new Map();
   /** The `open_study` request whose answer includes a first picture (PROTOCOL.md `preview`). */
   #firstPicture = 0;
-  #previews = new PreviewCache(240);
+  #previews = new PreviewCache(PREVIEW_ENTRIES, PREVIEW_BYTES);
+  /** @type {Map<number, {signature: string, timer: any}>} the stack previews asked per viewport */
+  #stackAsked = new Map();
+  /** @type {{instance: string, frame: number} | null} the image the first picture shows (`first_picture`) */
+  #firstPictureName = null;
+  /** @type {{message: import('./protocol.js').PixelMessage, decoded: Promise<ImageBitmap>} | null} a first picture that came before the outline */
+  #earlyPicture = null;
   /** @type {Map<string, Promise<any>>} */
   #frameInfos = new Map();
   /** @type {any} */
@@ -80,6 +95,9 @@ export class Viewer {
   /** @type {Map<number, string>} */
   #lastView = new Map();
   #toolbarQueued = false;
+  #cacheBarsQueued = false;
+  /** @type {import('./boot.js').EarlySocket | null} */
+  #early = null;
   /** @type {any} */
   #reopenTimer = null;
   /** @type {HTMLElement} */
@@ -93,7 +111,7 @@ export class Viewer {
    * @param {HTMLElement} root  the viewer element of the page template
    * @param {ViewerOptions} options
    */
-  constructor(root, { studyUid, socketUrl, thumbnailUrl, initialSeries = '' }) {
+  constructor(root, { studyUid, socketUrl, thumbnailUrl, initialSeries = '', early = null }) {
     this.#root = root;
     this.#studyUid = studyUid;
     this.#initialSeries = initialSeries;
@@ -121,13 +139,16 @@ export class Viewer {
       },
       onState: () => this.#queueToolbar(),
     });
+    this.#early = early;
+    // The early `open_study` used an id of ours: never use it again.
+    if (early) while (this.#ledger.nextId() < early.request);
     this.#socket = new ViewerSocket(socketUrl, {
-      onOpen: (resumed) => this.#opened(resumed),
+      onOpen: (resumed, adopted) => this.#opened(resumed, adopted),
       onMessage: (message) => this.#message(message),
       onBinary: (buffer) => this.#pixels(buffer),
       onState: (state, detail) => this.#socketState(state, detail),
       onProtocolError: (error) => console.warn('viewer protocol:', error.message),
-    });
+    }, early ? { adopt: { ws: early.ws, heard: early.handOver() } } : {});
     this.#fillHelp();
     document.addEventListener('keydown', (e) => this.#key(e));
     window.addEventListener('pagehide', () => this.#socket.close());
@@ -268,7 +289,53 @@ export class Viewer {
     );
     if (!sent) return null;
     this.#lastView.set(viewport.index, signature);
+    this.#askStackPreviews(viewport, params);
     return issued.id;
+  }
+
+  /**
+   * Asks for previews of the viewport's whole stack (PROTOCOL.md `previews`), nearest the
+   * image on show first, so that scrolling draws from memory: once per stack and settings;
+   * after a settings change only once the settings rest.
+   * @param {Viewport} viewport
+   * @param {{window: [number, number] | null, voi: number, invert: boolean, renderKey: string}} params
+   */
+  #askStackPreviews(viewport, params) {
+    const stack = viewport.stack;
+    if (!stack || stack.length < 2) return;
+    const series = `${stack.series.uid}|${stack.length}`;
+    const signature = `${series}|${params.renderKey}`;
+    const asked = this.#stackAsked.get(viewport.index);
+    if (asked?.signature === signature) return;
+    clearTimeout(asked?.timer);
+    const send = () => {
+      const current = viewport.stack;
+      if (!current || current !== stack || viewport.renderKey !== params.renderKey) return;
+      const sharing = this.#viewports.filter((v) => v.stack && this.#layout.isVisible(v.index)).length;
+      const wanted = Math.min(stack.length, Math.floor(STACK_PREVIEWS / Math.max(1, sharing)));
+      const items = [...(stack.entry ? [[stack.entry.instance.uid, stack.entry.frame]] : []), ...stack.prefetchList(wanted - 1)]
+        .filter(([instance, frame]) => !this.#previews.has(displayKey(/** @type {string} */ (instance), /** @type {number} */ (frame), params.renderKey)));
+      if (items.length === 0) return;
+      const issued = this.#ledger.issueList({
+        viewport: viewport.index,
+        renderKey: params.renderKey,
+        items: /** @type {Array<[string, number]>} */ (items),
+      });
+      this.#socket.send(
+        previewsMessage({
+          request: issued.id,
+          viewport: viewport.index,
+          items: /** @type {Array<[string, number]>} */ (items),
+          window: params.window,
+          voi: params.voi,
+          invert: params.invert,
+        }),
+      );
+    };
+    // A new stack is asked for at once; new settings of the same stack once they rest.
+    const sameStack = asked !== undefined && asked.signature.startsWith(`${series}|`);
+    this.#stackAsked.set(viewport.index, { signature, timer: sameStack ? setTimeout(send, SETTINGS_REST_MS) : null });
+    if (!sameStack) send();
   }
 
   /** @param {Viewport} viewport */
@@ -518,11 +585,17 @@ export class Viewer {
   // ---------------------------------------------------------------- internals
 
   /** @param {boolean} resumed */
-  #opened(resumed) {
+  /**
+   * @param {boolean} resumed
+   * @param {boolean} [adopted]  on boot.js's socket, which has asked for the study already
+   */
+  #opened(resumed, adopted = false) {
     this.#setStatus(resumed ? 'Reconnected' : 'Connected', 'open');
     this.#lastView.clear();
+    for (const asked of this.#stackAsked.values()) clearTimeout(asked.timer);
+    this.#stackAsked.clear();
     this.#pacer.reset();
-    this.#openStudy();
+    this.#openStudy(false, adopted && this.#early ? this.#early.request : 0);
     if (resumed) {
       // Everything in flight died with the old connection; ask again for what is on show.
       for (const viewport of this.#viewports) viewport.resume();
@@ -530,18 +603,24 @@ export class Viewer {
   }
 
   /** @param {boolean} [quiet]  a background refresh: a failure is only logged */
-  #openStudy(quiet = false) {
-    const id = this.#ledger.nextId();
+  /**
+   * @param {boolean} [quiet]  a background refresh: a failure is only logged
+   * @param {number} [sentAs]  the request id boot.js sent it as (0: send it now)
+   */
+  #openStudy(quiet = false, sentAs = 0) {
+    const id = sentAs || this.#ledger.nextId();
     const answer = this.#calls.expect(id);
     // The first time, the server pushes the first picture right after the outline, so it
     // does not wait for our first view: one round trip less to first pixels.
     const first = this.#study === null;
     if (first) this.#firstPicture = id;
-    this.#socket.send({
-      ...openStudyMessage(this.#studyUid),
-      request: id,
-      ...(first ? { preview: this.#initialSeries || true } : {}),
-    });
+    if (!sentAs) {
+      this.#socket.send({
+        ...openStudyMessage(this.#studyUid),
+        request: id,
+        ...(first ? { preview: this.#initialSeries || true } : {}),
+      });
+    }
     answer.then(
       (study) => this.#studyArrived(study),
       (error) => {
@@ -588,6 +667,12 @@ export class Viewer {
       }
     }
     this.#markShown();
+    const early = this.#earlyPicture;
+    this.#earlyPicture = null;
+    if (early) this.#firstPictureArrived(early.message, early.decoded);
+    // boot.js's picture stays until the viewport has drawn (its draws wait for a frame).
+    const boot = this.#early;
+    if (boot) requestAnimationFrame(() => requestAnimationFrame(() => boot.dispose()));
   }
 
   /** Gives each visible empty viewport a series not yet on show (else the first one). */
@@ -706,7 +791,11 @@ export class Viewer {
       case 'done': {
         this.#pacer.answered(message.viewport, message.request);
         const viewport = this.#viewports[message.viewport];
-        if (viewport && this.#ledger.finish(message.request, message.viewport)) viewport.finished();
+        const issued = this.#ledger.current(message.viewport);
+        const showing = viewport?.showing;
+        // Done for the image on show, not for one the reader has scrolled away from.
+        const here = Boolean(issued && showing && issued.instance === showing.instance && issued.frame === showing.frame);
+        if (viewport && this.#ledger.finish(message.request, message.viewport) && here) viewport.finished();
         break;
       }
       case 'error': {
@@ -721,6 +810,11 @@ export class Viewer {
         }
         break;
       }
+      case 'first_picture':
+        if (message.request === this.#firstPicture && typeof message.instance === 'string') {
+          this.#firstPictureName = { instance: message.instance, frame: Number(message.frame) || 0 };
+        }
+        break;
       case 'instance_stored':
         if (message.study === this.#studyUid) {
           // Several instances usually arrive together: one refresh for the burst.
@@ -743,7 +837,14 @@ export class Viewer {
       return;
     }
     if (message.kind === 'prefetch' && message.request === this.#firstPicture && this.#firstPicture) {
-      this.#firstPictureArrived(message);
+      // Before the outline when the server had it ready: decoding starts now, drawing
+      // once the outline says which image it is.
+      if (this.#study === null && !this.#firstPictureName) {
+        const decoded = decodeBitmap(message);
+        decoded.catch(() => {}); // reported when it is drawn
+        this.#earlyPicture = { message, decoded };
+      }
+      else this.#firstPictureArrived(message);
       return;
     }
     // The first pixels of a view let the viewport's next view go (view-pacer.js).
@@ -755,12 +856,23 @@ export class Viewer {
         // Decoding took time: judge again against what the viewport shows now.
         const verdict = this.#ledger.judge(message, viewport.showing);
         const issued = verdict.issued;
-        if (verdict.action === 'draw' && issued) {
+        const showing = viewport.showing;
+        // The viewport's newest view may be of an image the reader scrolled away from (the
+        // next view waits for the scrolling to rest): its pixels must not replace a picture
+        // of the image on show.
+        const elsewhere = Boolean(issued && showing && (issued.instance !== showing.instance || issued.frame !== showing.frame));
+        if (verdict.action === 'draw' && issued && elsewhere && viewport.holdsShowing) {
+          if (message.kind === 'preview') {
+            this.#previews.put(displayKey(issued.instance, issued.frame, issued.renderKey), { bitmap, rect: message.rect });
+          } else {
+            bitmap.close();
+          }
+        } else if (verdict.action === 'draw' && issued) {
           if (message.kind === 'preview') {
             this.#previews.put(displayKey(issued.instance, issued.frame, issued.renderKey), { bitmap, rect: message.rect });
           }
           viewport.addPixels(message, bitmap, issued);
-          if (message.kind === 'preview') viewport.updateCacheBar();
+          if (message.kind === 'preview') this.#queueCacheBars();
         } else if (verdict.action === 'cache' && issued && verdict.target) {
           const [instance, frame] = verdict.target;
           this.#previews.put(displayKey(instance, frame, issued.renderKey), { bitmap, rect: message.rect });
@@ -770,7 +882,7 @@ export class Viewer {
           if (showing && showing.instance === instance && showing.frame === frame) {
             viewport.addPixels({ ...message, kind: 'preview' }, bitmap, { instance, frame, renderKey: issued.renderKey });
           }
-          viewport.updateCacheBar();
+          this.#queueCacheBars();
         } else {
           bitmap.close();
         }
@@ -788,15 +900,18 @@ export class Viewer {
    * frame 0 of the first instance of the series asked for (else the first with images), with
    * the file's own rendering. It arrives after the outline, so the series is known.
    * @param {import('./protocol.js').PixelMessage} message
+   * @param {Promise<ImageBitmap>} [decoded]
    */
-  #firstPictureArrived(message) {
+  #firstPictureArrived(message, decoded = decodeBitmap(message)) {
+    // Named by the server (`first_picture`); from an older server, the outline's first image.
+    const named = this.#firstPictureName;
     const withImages = (/** @type {any} */ s) => s && s.instances.length > 0;
     const asked = this.#seriesByUid.get(this.#initialSeries);
     const series = withImages(asked) ? asked : this.#study?.series.find(withImages);
-    if (!series) return;
-    const instance = series.instances[0].uid;
+    if (!named && !series) return;
+    const instance = named ? named.instance : series.instances[0].uid;
     const key = renderKey({ window: null, voi: 0, invert: false });
-    createImageBitmap(new Blob([message.data], { type: message.type })).then(
+    decoded.then(
       (bitmap) => {
         this.#previews.put(displayKey(instance, 0, key), { bitmap, rect: message.rect });
         for (const viewport of this.#viewports) {
@@ -834,6 +949,16 @@ export class Viewer {
   #setStatus(text, state) {
     this.#status.textContent = text;
     this.#root.dataset.connection = state;
+  }
+
+  /** Previews arrive by the hundred: the cache bars follow once per frame. */
+  #queueCacheBars() {
+    if (this.#cacheBarsQueued) return;
+    this.#cacheBarsQueued = true;
+    requestAnimationFrame(() => {
+      this.#cacheBarsQueued = false;
+      for (const viewport of this.#viewports) if (viewport.stack) viewport.updateCacheBar();
+    });
   }
 
   #queueToolbar() {
@@ -888,3 +1013,10 @@ export class Viewer {
   }
 }
 
+/**
+ * @param {import('./protocol.js').PixelMessage} message
+ * @returns {Promise<ImageBitmap>}
+ */
+function decodeBitmap(message) {
+  return createImageBitmap(new Blob([message.data], { type: message.type }));
+}

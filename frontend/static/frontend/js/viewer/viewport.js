@@ -32,6 +32,10 @@ const FRAME_INFO_DEBOUNCE_MS = 150;
 const MAX_SCALE = 64;
 /** Wheel delta (pixels) that counts as one image. */
 const WHEEL_STEP = 100;
+/** While the reader scrolls through previews the browser holds, the sharp image is asked
+ * for only once the stack rests this long (latest wins): the wheel never waits on the
+ * server. */
+const SCROLL_REST_MS = 120;
 /** Longest side of the picture re-mapped in the browser during a window change. */
 const REMAP_SIDE = 1024;
 
@@ -100,6 +104,10 @@ export class Viewport {
 
   #drawQueued = false;
   #pixelsQueued = false;
+  /** @type {any} */
+  #restTimer = null;
+  /** @type {Record<string, string>} what each corner shows, to touch the DOM only on change */
+  #cornerText = {};
   /** @type {any} */
   #regionTimer = null;
   #cssWidth = 0;
@@ -226,6 +234,12 @@ export class Viewport {
     return { instance: entry.instance.uid, frame: entry.frame, renderKey: this.renderKey };
   }
 
+  /** Whether the pictures held show the image on show (whatever their settings). */
+  get holdsShowing() {
+    const showing = this.showing;
+    return Boolean(showing && this.#layers.key?.startsWith(`${showing.instance}/${showing.frame}|`));
+  }
+
   get renderKey() {
     return renderKey({ window: this.#window, voi: this.#voi, invert: this.#invert });
   }
@@ -303,7 +317,7 @@ export class Viewport {
    */
   scrollTo(index) {
     if (!this.#stack?.setIndex(index)) return false;
-    this.#entryChanged();
+    this.#entryChanged(true);
     return true;
   }
 
@@ -313,7 +327,7 @@ export class Viewport {
    */
   scrollBy(delta, options) {
     if (!this.#stack?.step(delta, options)) return false;
-    this.#entryChanged();
+    this.#entryChanged(true);
     return true;
   }
 
@@ -448,7 +462,8 @@ export class Viewport {
 
   // ---------------------------------------------------------------- internals
 
-  #entryChanged() {
+  /** @param {boolean} [scrolled]  a step through the stack (not a new stack) */
+  #entryChanged(scrolled = false) {
     const entry = this.entry;
     this.#drawing = null;
     if (entry && this.#transform) {
@@ -460,7 +475,7 @@ export class Viewport {
       else this.#frameInfoTimer = setTimeout(() => this.#loadFrameInfo(uid, entry.frame), FRAME_INFO_DEBOUNCE_MS);
     }
     this.#root.dataset.index = String(this.#stack?.index ?? '');
-    this.#pixelsChanged();
+    this.#pixelsChanged(scrolled);
     this.#host.stackChanged(this);
   }
 
@@ -483,21 +498,33 @@ export class Viewport {
     );
   }
 
-  /** Something that changes the pixels (image, window, invert) changed. */
-  #pixelsChanged() {
+  /**
+   * Something that changes the pixels (image, window, invert) changed.
+   * @param {boolean} [scrolled]  only the image changed (a step through the stack)
+   */
+  #pixelsChanged(scrolled = false) {
     delete this.#root.dataset.loaded;
     const showing = this.showing;
     if (showing) {
       const key = displayKey(showing.instance, showing.frame, showing.renderKey);
+      let fromMemory = false;
       if (this.#layers.key !== key) {
         const cached = this.#host.cachedPreview(key);
         if (cached) {
           this.#layers.add(key, { bitmap: cached.bitmap, rect: cached.rect, kind: 'preview', level: 99, shared: true });
           this.#setError('');
+          fromMemory = true;
         }
       }
       this.#setLoading(true);
-      this.#queuePixels();
+      clearTimeout(this.#restTimer);
+      if (scrolled && fromMemory) {
+        // Drawn in this very event from memory; the sharp image once the scrolling rests.
+        this.#drawNow();
+        this.#restTimer = setTimeout(() => this.#queuePixels(), SCROLL_REST_MS);
+      } else {
+        this.#queuePixels();
+      }
     } else {
       this.#host.cancelPixels(this);
       this.#layers.clear();
@@ -564,9 +591,16 @@ export class Viewport {
     if (this.#drawQueued) return;
     this.#drawQueued = true;
     requestAnimationFrame(() => {
+      if (!this.#drawQueued) return; // drawn already (drawNow)
       this.#drawQueued = false;
       this.#draw();
     });
+  }
+
+  /** Draw at once (a scroll step from memory), instead of a frame later. */
+  #drawNow() {
+    this.#drawQueued = false;
+    this.#draw();
   }
 
   #draw() {
@@ -583,8 +617,11 @@ export class Viewport {
     const [a, b, c, d, e, f] = transform.matrix;
     ctx.setTransform(a * dpr, b * dpr, c * dpr, d * dpr, e * dpr, f * dpr);
     ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = 'high';
     const remapped = this.#remapped();
+    // Bicubic smoothing costs a software canvas tens of ms per frame: kept for the sharp
+    // pictures at rest; previews and re-mapped pictures (scrolling, window drags, a frame
+    // each) are magnified bilinearly.
+    ctx.imageSmoothingQuality = !remapped && this.#layers.layers.some((l) => l.kind !== 'preview') ? 'high' : 'low';
     if (remapped) {
       ctx.drawImage(remapped.canvas, 0, 0, remapped.imageWidth, remapped.imageHeight);
     } else {
@@ -704,6 +741,7 @@ export class Viewport {
     const stack = this.#stack;
     if (!entry || !stack || !this.#transform) {
       for (const corner of Object.values(this.#corners)) corner.replaceChildren();
+      this.#cornerText = {};
       this.#updateMarkers();
       return;
     }
@@ -723,10 +761,21 @@ export class Viewport {
       flip: this.#transform.flip,
       unit: this.#frameInfo?.unit || '',
     });
-    fillLines(this.#corners['top-left'], text.topLeft);
-    fillLines(this.#corners['top-right'], text.topRight);
-    fillLines(this.#corners['bottom-left'], text.bottomLeft);
-    fillLines(this.#corners['bottom-right'], text.bottomRight);
+    this.#fillCorner('top-left', text.topLeft);
+    this.#fillCorner('top-right', text.topRight);
+    this.#fillCorner('bottom-left', text.bottomLeft);
+    this.#fillCorner('bottom-right', text.bottomRight);
+  }
+
+  /**
+   * @param {string} corner
+   * @param {string[]} lines
+   */
+  #fillCorner(corner, lines) {
+    const joined = lines.join('\n');
+    if (this.#cornerText[corner] === joined) return; // a scroll step changes one or two lines
+    this.#cornerText[corner] = joined;
+    fillLines(this.#corners[corner], lines);
   }
 
   /** @returns {[number, number] | null} */

@@ -1,0 +1,171 @@
+/**
+ * The viewer page's first module, with no imports: it opens the viewer socket and asks for
+ * the study and its first picture (PROTOCOL.md `open_study` `preview`) while the rest of
+ * the viewer (some forty modules) is still loading, and draws that picture as soon as it
+ * arrives. Then it loads the viewer, which adopts the socket and everything heard on it
+ * (socket.js `adopt`), so nothing is asked twice.
+ *
+ * Without this the socket opened only once every module had loaded and run: on a busy
+ * server or a slow line that is most of the time to first pixels.
+ * @module viewer/boot
+ */
+
+/** The request id of the early `open_study`: the viewer's first id (request-ledger.js). */
+export const EARLY_REQUEST = 1;
+
+/**
+ * @typedef {object} EarlySocket
+ * @property {WebSocket} ws
+ * @property {number} request     the `open_study` request sent on it
+ * @property {() => Array<string | ArrayBuffer>} handOver  stops listening; what was heard
+ * @property {() => void} dispose  removes the early picture (the viewer draws its own now)
+ */
+
+/**
+ * The page loads this module `async`: it runs as soon as it has arrived, without waiting
+ * for the style sheets or the parser, so the page may still be parsing.
+ * @type {Promise<EarlySocket | null>}
+ */
+export const early = domReady().then(() => openEarly(document.getElementById('image-viewer')));
+
+early.then(() => import('./main.js'));
+
+function domReady() {
+  if (document.readyState !== 'loading') return Promise.resolve();
+  return new Promise((resolve) => document.addEventListener('DOMContentLoaded', () => resolve(undefined), { once: true }));
+}
+
+/** Resolves once every style sheet of the page has loaded (the layout is final). */
+function stylesReady() {
+  const pending = [...document.querySelectorAll('link[rel="stylesheet"]')].filter(
+    (link) => !(/** @type {HTMLLinkElement} */ (link).sheet),
+  );
+  return Promise.all(
+    pending.map(
+      (link) =>
+        new Promise((resolve) => {
+          link.addEventListener('load', resolve, { once: true });
+          link.addEventListener('error', resolve, { once: true });
+        }),
+    ),
+  );
+}
+
+/**
+ * @param {HTMLElement | null} root
+ * @returns {EarlySocket | null}
+ */
+function openEarly(root) {
+  const study = root?.dataset.studyInstanceUid;
+  if (!root || !study || typeof WebSocket === 'undefined') return null;
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  let ws;
+  try {
+    ws = new WebSocket(`${scheme}//${window.location.host}${root.dataset.socketPath ?? '/ws/viewer/'}`);
+  } catch {
+    return null; // the viewer connects by itself
+  }
+  ws.binaryType = 'arraybuffer';
+  /** @type {Array<string | ArrayBuffer>} */
+  let heard = [];
+  let listening = true;
+  /** @type {string | null} */
+  let named = null;
+  /** @type {HTMLCanvasElement | null} */
+  let canvas = null;
+  const onOpen = () => {
+    const initial = root.dataset.initialSeries;
+    ws.send(JSON.stringify({ type: 'open_study', study, request: EARLY_REQUEST, preview: initial || true }));
+  };
+  /** @param {MessageEvent} event */
+  const onMessage = (event) => {
+    if (!listening) return;
+    heard.push(event.data);
+    if (typeof event.data === 'string') {
+      if (event.data.includes('"first_picture"')) {
+        try {
+          const message = JSON.parse(event.data);
+          if (message.type === 'first_picture' && message.request === EARLY_REQUEST) named = message.instance;
+        } catch {
+          // The viewer reports what it cannot read.
+        }
+      }
+    } else if (named && event.data instanceof ArrayBuffer) {
+      canvas = drawFirst(root, event.data) ?? canvas;
+    }
+  };
+  ws.addEventListener('open', onOpen);
+  ws.addEventListener('message', onMessage);
+  return {
+    ws,
+    request: EARLY_REQUEST,
+    handOver() {
+      listening = false;
+      ws.removeEventListener('message', onMessage);
+      const taken = heard;
+      heard = [];
+      return taken;
+    },
+    dispose() {
+      if (canvas) {
+        canvas.dataset.disposed = '1';
+        canvas.remove();
+      }
+      canvas = null;
+    },
+  };
+}
+
+/**
+ * Draws the first picture (a `prefetch` message, PROTOCOL.md binary header) fitted into the
+ * viewport area, on a canvas of its own above it.
+ * @param {HTMLElement} root
+ * @param {ArrayBuffer} buffer
+ * @returns {HTMLCanvasElement | null}
+ */
+function drawFirst(root, buffer) {
+  if (buffer.byteLength < 44) return null;
+  const header = new DataView(buffer);
+  // Kind 4 (prefetch), request EARLY_REQUEST, item 0: the picture `first_picture` named.
+  if (header.getUint8(9) !== 4 || header.getUint32(4, true) !== EARLY_REQUEST || header.getUint16(16, true) !== 0) return null;
+  const imageWidth = header.getFloat32(28, true);
+  const imageHeight = header.getFloat32(32, true);
+  const type = header.getUint8(10) === 2 ? 'image/png' : 'image/jpeg';
+  const grid = root.querySelector('[data-role="viewports"]');
+  if (!(grid instanceof HTMLElement) || !(imageWidth > 0) || !(imageHeight > 0)) return null;
+  const canvas = document.createElement('canvas');
+  canvas.className = 'viewport-boot';
+  canvas.setAttribute('aria-hidden', 'true');
+  Promise.all([createImageBitmap(new Blob([new Uint8Array(buffer, 44)], { type })), stylesReady()]).then(
+    ([bitmap]) => {
+      const box = grid.getBoundingClientRect();
+      const dpr = window.devicePixelRatio || 1;
+      canvas.width = Math.round(box.width * dpr);
+      canvas.height = Math.round(box.height * dpr);
+      Object.assign(canvas.style, {
+        position: 'fixed',
+        left: `${box.left}px`,
+        top: `${box.top}px`,
+        width: `${box.width}px`,
+        height: `${box.height}px`,
+        pointerEvents: 'none',
+      });
+      const ctx = canvas.getContext('2d');
+      if (canvas.dataset.disposed || !ctx || box.width < 2 || box.height < 2) {
+        bitmap.close();
+        return;
+      }
+      // Fitted and centred, as the viewport's own first view (view-transform.js fit).
+      const scale = Math.min(canvas.width / imageWidth, canvas.height / imageHeight);
+      const width = imageWidth * scale;
+      const height = imageHeight * scale;
+      ctx.fillStyle = '#000';
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(bitmap, (canvas.width - width) / 2, (canvas.height - height) / 2, width, height);
+      bitmap.close();
+      document.body.append(canvas);
+    },
+    () => {},
+  );
+  return canvas;
+}
