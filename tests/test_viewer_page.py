@@ -47,7 +47,8 @@ def test_viewer_page_carries_the_study_and_where_to_connect(clinician_client, st
     assert 'data-socket-path="/ws/viewer/"' in content
     assert 'data-dicomweb-root="/dicomweb/"' in content
     # boot.js opens the socket at once, then loads main.js (viewer/boot.js).
-    assert '<script type="module" async src="/static/frontend/js/viewer/boot.js"></script>' in content
+    boot = '<script type="module" async src="/static/frontend/js/viewer/boot.js"></script>'
+    assert boot in content
     assert "/static/frontend/css/viewer.css" in content
     # Every script is a file: nothing inline for a Content-Security-Policy to forbid.
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", content) == []
