@@ -6,9 +6,10 @@ deprecated, and costs more per message), serving ``viewerproject.asgi:applicatio
 per port, as many as wanted behind one reverse proxy. Every place that starts the server
 (``make run``, the scale-out deployment, the benchmarks and browser tests, the README's unit
 file) comes here, so the options below hold everywhere. Daphne, before it, spent more server
-CPU for the same work: side by side on the same archive, 8.4 against 7.2 ms per rendered image
-under two clients and 17.6 against 14.2 ms per viewer frame of four tiles; framing a 40 kB
-binary websocket message alone, 167 µs against 35 µs (Python framing in autobahn).
+CPU for the same work (``python -m tests.bench.asgi_servers``: side by side on the same
+archive, requests alternating); in two runs, 8.4-9.8 against 7.2-7.9 ms per rendered image
+under two clients and 16.9-17.6 against 13.9-14.2 ms per viewer frame of four tiles; framing a
+40 kB binary websocket message alone, 167 µs against 35 µs (autobahn frames in Python).
 
 The options, and why:
 

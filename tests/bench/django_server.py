@@ -1,6 +1,7 @@
 """Our own server for benchmarks and browser tests: a throw-away archive, migrated, with one
 user, served by ``python -m viewerproject.serve`` (uvicorn, as deployed) on a free loopback
-port; ``server="daphne"`` serves it with Daphne instead, to compare the two."""
+port; ``server="daphne"`` serves it with Daphne instead, to compare the two
+(tests/bench/asgi_servers.py)."""
 
 from __future__ import annotations
 
