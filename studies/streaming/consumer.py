@@ -167,8 +167,12 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             case protocol.Previews():
                 stack = self._stacks.get(request.viewport)
                 if stack is None:
-                    stack = self._stacks[request.viewport] = StackLane(
-                        self.session, request.viewport, self._lane(request.viewport)
+                    viewport = request.viewport
+                    stack = self._stacks[viewport] = StackLane(
+                        self.session,
+                        viewport,
+                        self._lane(viewport),
+                        lambda: self.viewports.wait_idle(viewport),  # type: ignore[union-attr]
                     )
                 stack.aim(request)
             case protocol.OpenStudy():

@@ -97,6 +97,11 @@ class Viewports:
     def active(self) -> int:
         return len(self._tasks)
 
+    async def wait_idle(self, viewport: int) -> None:
+        """Until the viewport has no view in progress (low-priority work waits for this)."""
+        while (task := self._tasks.get(viewport)) is not None and not task.done():
+            await asyncio.wait({task})
+
     async def close(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:

@@ -4,10 +4,11 @@ low priority (PROTOCOL.md ``previews``).
 Scrolling at the display's rate (60 images a second) leaves no time for a round trip per
 image: the browser must already hold a picture of every slice it may scroll to. This lane
 sends them in the order the client listed them (nearest the image on show first), one at a
-time, and only while the socket's send queue is nearly empty, so the tiles of the image on
-show never wait behind more than ``LOW_WATER`` bytes of previews. Previews with the file's
-own rendering come from the preview store (no decode once stored); others are rendered one
-at a time per process, like the prefetch lane's.
+time, only while the viewport has no view in progress (its tiles and lossless image come
+first) and while the socket's send queue is nearly empty, so the pixels of a view that
+starts meanwhile never wait behind more than ``LOW_WATER`` bytes of previews. Previews with
+the file's own rendering come from the preview store (no decode once stored); others are
+rendered one at a time per process, like the prefetch lane's.
 
 A newer ``previews`` request of the viewport replaces the list (its queued messages are
 dropped); a ``cancel`` of the viewport stops it.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from studies.imaging.errors import ImagingError
 
@@ -34,8 +36,15 @@ LOW_WATER = 128 * 1024
 
 
 class StackLane:
-    def __init__(self, session: Session, viewport: int, prefetch: PrefetchLane) -> None:
+    def __init__(
+        self,
+        session: Session,
+        viewport: int,
+        prefetch: PrefetchLane,
+        view_idle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._session = session
+        self._view_idle = view_idle
         self._viewport = viewport
         self._prefetch = prefetch
         self._key = STACK_KEY + viewport
@@ -75,6 +84,8 @@ class StackLane:
                 continue  # skipped silently: `item` numbers may have gaps
             if self._prefetch.has_sent_with(settings, uid, frame):
                 continue
+            if self._view_idle is not None:
+                await self._view_idle()
             await outbox.wait_below(LOW_WATER)
             try:
                 bitmap = await whole_preview(session, target, frame, settings, speculative=True)

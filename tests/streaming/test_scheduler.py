@@ -72,3 +72,21 @@ async def test_jobs_run_off_the_event_loop():
     loop_thread = threading.get_ident()
     assert await slots.run(threading.get_ident) != loop_thread
     executor.shutdown()
+
+
+async def test_waiting_for_an_idle_viewport_outlasts_views_that_replace_each_other():
+    viewports = Viewports(lambda viewport, generation: None)
+    release = asyncio.Event()
+
+    async def work(generation):
+        await release.wait()
+
+    viewports.start(0, work)
+    idle = asyncio.get_running_loop().create_task(viewports.wait_idle(0))
+    await asyncio.sleep(0)
+    viewports.start(0, work)  # a newer view: still busy
+    await asyncio.sleep(0)
+    assert not idle.done()
+    await viewports.wait_idle(1)  # another viewport is idle at once
+    release.set()
+    await asyncio.wait_for(idle, 5)

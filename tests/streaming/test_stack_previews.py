@@ -143,3 +143,18 @@ async def test_a_previews_request_is_checked(clinician, phantom_slices):
     await viewer.close()
     assert [m["code"] for m in (too_many, no_width, bad_frame)] == ["bad_request"] * 3
     assert [m["request"] for m in (too_many, no_width, bad_frame)] == [2, 3, 4]
+
+
+async def test_stack_previews_wait_for_the_view_in_progress(clinician, phantom_slices):
+    s0, s1, s2 = phantom_slices
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(3, s0.instance, quality="diagnostic"))
+    await viewer.send(**previews(4, [[s1.instance, 0], [s2.instance, 0]]))
+    messages = await viewer.until_done(3)
+    messages += [await viewer.receive() for _ in range(2)]
+    await viewer.close()
+    kinds = [(m.type, m.request) for m in messages]
+    done = kinds.index(("done", 3))
+    # The view's own pixels first; the stack's previews only after its done.
+    assert [k for k in kinds if k[1] == 4] == [("prefetch", 4), ("prefetch", 4)]
+    assert all(k[1] != 4 for k in kinds[:done])
