@@ -16,7 +16,7 @@ from studies import events
 from studies.ingest import DUPLICATE, REJECTED, STORED, ingest_bytes
 from studies.models import Instance, Patient, QuarantinedFile, Series, Study
 from studies.quarantine import retry
-from studies.storage import dicom_store, quarantine_store
+from studies.storage import dicom_store, key_digest, quarantine_store
 from tests.dicom_files import make_ct, sample_path, to_bytes
 
 pytestmark = pytest.mark.django_db
@@ -257,6 +257,36 @@ def test_stored_instance_is_announced_to_the_study_group(django_capture_on_commi
     assert message["type"] == events.INSTANCE_STORED
     assert message["sop_instance_uid"] == ds.SOPInstanceUID
     assert message["instance_id"] == result.instance_id
+
+
+def test_events_from_many_threads_go_through_one_publishing_loop_in_order():
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("study.1.2.3", channel)
+    loops = []
+
+    def publish(number: int) -> None:
+        loops.append(events._event_loop())
+        events.send_to_group("study.1.2.3", {"type": "test.event", "number": number})
+
+    for number in range(3):
+        sender = threading.Thread(target=publish, args=(number,))
+        sender.start()
+        sender.join()
+    # One loop for the process, not a thread and a loop per event.
+    assert len({id(loop) for loop in loops}) == 1 and loops[0].is_running()
+    received = [async_to_sync(layer.receive)(channel)["number"] for _ in range(3)]
+    assert received == [0, 1, 2]
+
+
+def test_data_set_other_than_announced_is_quarantined_before_it_is_stored():
+    ds = make_ct()
+    result = ingest_bytes(
+        to_bytes(ds), Instance.Source.CSTORE, expected_sop=(ds.SOPClassUID, generate_uid())
+    )
+    assert (result.status, result.reason_code) == (REJECTED, "not_as_announced")
+    assert not Instance.objects.exists()
+    assert not dicom_store().exists(key_digest(ds.SOPInstanceUID))
 
 
 def test_quarantined_file_can_be_retried_after_raising_a_limit(settings):

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # PS3.8 9.3.1: at most 128 presentation contexts per association (IDs 1-255, odd).
 _MAX_CONTEXTS = 128
+# How often the DUL thread of a C-MOVE association looks for the PACS's responses.
+_MOVE_POLL_SECONDS = 0.02
 
 
 class PacsError(Exception):
@@ -301,6 +303,11 @@ def move(
     """C-MOVE (PS3.4 C.4.2): the PACS sends the matches to ``destination`` (our listener)."""
     model = StudyRootQueryRetrieveInformationModelMove
     with associate(node, [build_context(model)]) as assoc:
+        # The instances go to the listener; on this association only progress comes back, so
+        # its reader may poll the socket less often than pynetdicom's 1 ms (a thread waking
+        # 1000 times a second cost the worker more CPU than the retrieve's bookkeeping).
+        # Responses that arrive meanwhile wait in the socket buffer and are all read at once.
+        assoc.dul._run_loop_delay = _MOVE_POLL_SECONDS
         context_id = _accepted_context_id(assoc, model)
         responses = assoc.send_c_move(identifier, destination, model, msg_id=1)
         return _drive(assoc, "C-MOVE", responses, context_id, on_progress)

@@ -167,6 +167,8 @@ def test_data_set_of_another_sop_class_than_announced_is_refused_with_a900(
     path.write_bytes(data)
     assert pynetdicom_store(listener, str(path)) == statuses.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
     assert Instance.objects.count() == 0
+    # Kept, with the reason, like any refused file.
+    assert QuarantinedFile.objects.get().reason_code == "not_as_announced"
 
 
 def test_instance_with_short_pixel_data_is_refused_with_a900_and_quarantined(
