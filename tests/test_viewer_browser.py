@@ -363,7 +363,7 @@ def test_window_drag_shows_new_pixels_before_the_server_answers_with_one_view_in
         server_side.on_message(from_server)
 
     with chromium_page() as page:
-        page.route_web_socket(re.compile(r".*/ws/viewer/$"), route)
+        page.route_web_socket(re.compile(r".*/ws/viewer/(\?.*)?$"), route)
         log_in_and_open_study(page, server, study)
         wait_loaded(page, 0, study.thin_instances[0])
         corner = viewport(page, 0).locator(".corner-bottom-right")
@@ -796,7 +796,7 @@ def test_loading_progress_shows_until_the_pixels_arrive(viewer_server):
         server_side.on_message(from_server)
 
     with chromium_page() as page:
-        page.route_web_socket(re.compile(r".*/ws/viewer/$"), slow_pixels)
+        page.route_web_socket(re.compile(r".*/ws/viewer/(\?.*)?$"), slow_pixels)
         log_in_and_open_study(page, server, study)
         vp = viewport(page, 0)
         progress = vp.locator(".viewport-progress")
@@ -830,7 +830,7 @@ def test_a_dropped_socket_reconnects_and_resumes(viewer_server):
         sockets.append(ws)
 
     with chromium_page() as page:
-        page.route_web_socket(re.compile(r".*/ws/viewer/$"), proxy)
+        page.route_web_socket(re.compile(r".*/ws/viewer/(\?.*)?$"), proxy)
         log_in_and_open_study(page, server, study)
         wait_loaded(page, 0, study.thin_instances[0])
         sockets[-1].close(code=1011, reason="test cuts the connection")

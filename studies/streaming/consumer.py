@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -93,8 +94,17 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             find_targets=self.access.targets,
             previews=preview_store(),
         )
+        # A study named in the socket's address is opened as by a first `open_study`
+        # (PROTOCOL.md "Opening with the handshake"); its access is checked before the
+        # handshake completes, so its first picture can leave the moment it does.
+        opening, refusal = _open_from_query(self.scope.get("query_string", b""))
+        checked = opening is not None and await self.access.check_study(opening.study)
         await self.accept()
         self._sender = asyncio.get_running_loop().create_task(self._send_loop())
+        if refusal is not None:
+            self._error(refusal)
+        elif opening is not None:
+            self._spawn(opening.request, self._open_study(opening, checked=checked))
 
     async def disconnect(self, code: int) -> None:
         await self._stop()
@@ -197,9 +207,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             lane = self._lanes[viewport] = PrefetchLane(self.session, viewport)
         return lane
 
-    async def _open_study(self, request: protocol.OpenStudy) -> None:
+    async def _open_study(self, request: protocol.OpenStudy, *, checked: bool = False) -> None:
         uid = request.study
-        if not await self.access.check_study(uid):
+        if not checked and not await self.access.check_study(uid):
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
         if uid not in self._studies:
             if len(self._studies) >= self.max_open_studies:
@@ -357,6 +367,31 @@ def _outline_text(
         if series["instances"]
     }
     return protocol.dumps(outline), targets, firsts
+
+
+def _open_from_query(
+    query: bytes,
+) -> tuple[protocol.OpenStudy | None, ProtocolError | None]:
+    """``?open=<study>&request=<n>&preview=<series or true>`` as an ``open_study``."""
+    try:
+        fields = parse_qs(query.decode("latin-1"), max_num_fields=8)
+    except ValueError:
+        return None, ProtocolError(Code.BAD_REQUEST, "the socket address has too many fields")
+    if "open" not in fields:
+        return None, None
+    message: dict[str, Any] = {"type": "open_study", "study": fields["open"][0]}
+    if "request" in fields:
+        text = fields["request"][0]
+        message["request"] = int(text) if text.isdigit() and len(text) < 11 else text
+    if "preview" in fields:
+        preview = fields["preview"][0]
+        message["preview"] = True if preview == "true" else preview
+    try:
+        request = protocol.parse(protocol.dumps(message))
+    except ProtocolError as error:
+        return None, error
+    assert isinstance(request, protocol.OpenStudy)
+    return request, None
 
 
 def _pick_first(firsts: dict[str, Target], preview: str | bool | None) -> Target:

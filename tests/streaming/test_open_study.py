@@ -144,3 +144,36 @@ async def test_open_study_without_preview_pushes_no_pixels(clinician, phantom_sl
     await viewer.send(type="open_study", study=phantom_slices[0].study, preview="not a uid")
     assert (await viewer.receive_json())["code"] == "bad_request"
     await viewer.close()
+
+
+async def test_a_study_named_in_the_socket_address_is_opened_with_the_handshake(
+    clinician, phantom_slices
+):
+    first = phantom_slices[0]
+    path = f"/ws/viewer/?open={first.study}&request=1&preview=true"
+    viewer = await Viewer.open(clinician, path=path)
+    messages = [await viewer.receive() for _ in range(3)]
+    await viewer.send(type="ping")
+    assert (await viewer.receive_json()) == {"type": "pong"}
+    await viewer.close()
+    assert [(m.type, m.request) for m in messages] == [
+        ("study", 1),
+        ("first_picture", 1),
+        ("prefetch", 1),
+    ]
+    assert messages[1].json["instance"] == first.instance
+
+
+async def test_a_bad_or_hidden_study_in_the_socket_address_is_an_error_not_a_refusal(
+    clinician, phantom_slices
+):
+    bad = await Viewer.open(clinician, path="/ws/viewer/?open=not-a-uid&request=2")
+    error = await bad.receive_json()
+    await bad.close()
+    assert (error["code"], error["request"]) == ("bad_request", 2)
+    hidden = await Viewer.open(clinician, path="/ws/viewer/?open=1.2.3.404&request=3")
+    error = await hidden.receive_json()
+    await hidden.send(type="ping")
+    assert (await hidden.receive_json()) == {"type": "pong"}
+    await hidden.close()
+    assert (error["code"], error["request"]) == ("not_found", 3)

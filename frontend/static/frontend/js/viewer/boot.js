@@ -1,8 +1,8 @@
 /**
- * The viewer page's first module, with no imports: it opens the viewer socket and asks for
- * the study and its first picture (PROTOCOL.md `open_study` `preview`) while the rest of
- * the viewer (some forty modules) is still loading, and draws that picture as soon as it
- * arrives. Then it loads the viewer, which adopts the socket and everything heard on it
+ * The viewer page's first module, with no imports: it opens the viewer socket with an address
+ * that asks for the study and its first picture (PROTOCOL.md "Opening with the handshake")
+ * while the rest of the viewer (some forty modules) is still loading, and draws that picture
+ * as soon as it arrives. Then it loads the viewer, which adopts the socket and everything heard on it
  * (socket.js `adopt`), so nothing is asked twice.
  *
  * Without this the socket opened only once every module had loaded and run: on a busy
@@ -16,7 +16,7 @@ export const EARLY_REQUEST = 1;
 /**
  * @typedef {object} EarlySocket
  * @property {WebSocket} ws
- * @property {number} request     the `open_study` request sent on it
+ * @property {number} request     the request id the socket's address opened the study as
  * @property {() => Array<string | ArrayBuffer>} handOver  stops listening; what was heard
  * @property {() => void} dispose  removes the early picture (the viewer draws its own now)
  */
@@ -59,9 +59,12 @@ function openEarly(root) {
   const study = root?.dataset.studyInstanceUid;
   if (!root || !study || typeof WebSocket === 'undefined') return null;
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  // The address opens the study with the handshake (PROTOCOL.md): the server checks access
+  // before the socket opens and sends the first picture the moment it does.
+  const query = new URLSearchParams({ open: study, request: String(EARLY_REQUEST), preview: root.dataset.initialSeries || 'true' });
   let ws;
   try {
-    ws = new WebSocket(`${scheme}//${window.location.host}${root.dataset.socketPath ?? '/ws/viewer/'}`);
+    ws = new WebSocket(`${scheme}//${window.location.host}${root.dataset.socketPath ?? '/ws/viewer/'}?${query}`);
   } catch {
     return null; // the viewer connects by itself
   }
@@ -73,10 +76,6 @@ function openEarly(root) {
   let named = null;
   /** @type {HTMLCanvasElement | null} */
   let canvas = null;
-  const onOpen = () => {
-    const initial = root.dataset.initialSeries;
-    ws.send(JSON.stringify({ type: 'open_study', study, request: EARLY_REQUEST, preview: initial || true }));
-  };
   /** @param {MessageEvent} event */
   const onMessage = (event) => {
     if (!listening) return;
@@ -94,7 +93,6 @@ function openEarly(root) {
       canvas = drawFirst(root, event.data) ?? canvas;
     }
   };
-  ws.addEventListener('open', onOpen);
   ws.addEventListener('message', onMessage);
   return {
     ws,
