@@ -9,7 +9,10 @@ file) comes here, so the options below hold everywhere. Daphne, before it, spent
 CPU for the same work (``python -m tests.bench.asgi_servers``: side by side on the same
 archive, requests alternating); in two runs, 8.4-9.8 against 7.2-7.9 ms per rendered image
 under two clients and 16.9-17.6 against 13.9-14.2 ms per viewer frame of four tiles; framing a
-40 kB binary websocket message alone, 167 µs against 35 µs (autobahn frames in Python).
+40 kB binary websocket message alone, 167 µs against 35 µs (autobahn frames in Python). Under
+``python -m tests.load --viewers 6 --duration 30`` (two servers behind nginx, a loaded shared
+machine; runs one after the other), 9-15 against 20-21 frames/s shown, 217-311 against 51-85
+frames scrolled past unfinished, 38-55 against 13-16 ms of server CPU per frame shown.
 
 The options, and why:
 
