@@ -31,10 +31,34 @@ def to_gray8(
     """Display values (uint8) for an array of stored values whose range is ``low .. high``."""
     if stored.dtype.kind in "iu" and high - low + 1 <= MAX_TABLE_ENTRIES:
         table = display_table(low, high, modality, voi, invert)
+        if stored.dtype.itemsize <= 2 and stored.dtype.isnative:
+            return _by_bit_pattern(stored, low, table)
         # Resampled regions can only hold values inside the frame's range; "clip" anyway so a
         # rounding at the edge can never index outside the table (one pass, in C).
         return table.take(np.subtract(stored, low, dtype=np.intp), mode="clip")
     return to_display(apply_voi(modality.apply(stored), voi), invert)
+
+
+def _by_bit_pattern(stored: np.ndarray, low: int, table: np.ndarray) -> np.ndarray:
+    """``table[stored - low]`` for 8- and 16-bit stored values, looked up by their bits.
+
+    The table is spread over every value the type can hold (at most 65536 entries, built in
+    microseconds), values outside ``low .. high`` taking the nearest end as ``clip`` would,
+    so the pixels index it as they are: no subtraction pass and no wide index array per
+    frame (about a third of a 512² window change's lookup).
+    """
+    bits = stored.dtype.itemsize * 8
+    count = 1 << bits
+    first = -(count >> 1) if stored.dtype.kind == "i" else 0  # the type's smallest value
+    start = min(max(low - first, 0), count)  # where low falls among the type's values
+    stop = min(max(low + len(table) - first, 0), count)
+    spread = np.empty(count, dtype=np.uint8)
+    spread[:start] = table[0]
+    spread[start:stop] = table[start - (low - first) : stop - (low - first)]
+    spread[stop:] = table[-1]
+    if first:  # two's complement: the negative half comes last in bit-pattern order
+        spread = np.roll(spread, first)
+    return spread.take(stored.view(f"u{stored.dtype.itemsize}"), mode="wrap")
 
 
 def padding_range(header: ImageHeader) -> tuple[float, float] | None:

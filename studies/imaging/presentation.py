@@ -26,6 +26,9 @@ def inverts(header: ImageHeader) -> bool:
 def to_display(normalized: np.ndarray, invert: bool) -> np.ndarray:
     """0..1 VOI output → uint8, inverted when asked; rounded to the nearest level."""
     values = 1.0 - normalized if invert else normalized
-    # NaN (float pixel data may hold it) shows as black rather than as undefined bytes.
-    values = np.nan_to_num(np.clip(values, 0.0, 1.0), nan=0.0)
+    values = np.clip(values, 0.0, 1.0)  # a new array: the caller's stays as it was
+    # NaN (float pixel data may hold it) shows as black rather than as undefined bytes. One
+    # pass over the values; np.nan_to_num took three (NaN, +inf, -inf), and clip has already
+    # bounded the infinities.
+    np.copyto(values, 0.0, where=np.isnan(values))
     return np.rint(values * OUTPUT_MAX).astype(np.uint8)
