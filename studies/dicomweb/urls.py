@@ -103,8 +103,15 @@ def in_one_thread(view: View) -> View:
     """Mark a route whose whole request (middleware included) may run in one worker thread:
     a sync view whose answer is built in memory, not streamed (rendered images, thumbnails,
     metadata). ``viewerproject.http_handler`` reads the attribute and spares these requests
-    Django's thread switch per middleware."""
+    Django's thread switch per middleware.
+
+    Its GETs are also lean (``lean_request``): served without URL resolving and without the
+    CSRF and messages middleware (``http_handler.LEAN_SKIPPED``). That holds because every
+    DICOMweb view is behind ``dicomweb_auth``, which exempts it from the CSRF middleware and
+    checks CSRF itself for unsafe methods (a GET is not one), and none of them asks for a
+    CSRF token or uses messages."""
     view.whole_request_in_thread = True  # type: ignore[attr-defined]
+    view.lean_request = True  # type: ignore[attr-defined]
     return view
 
 
