@@ -347,7 +347,7 @@ def test_content_type_parsing_requires_multipart_related_with_boundary():
 
 @pytest.mark.django_db(transaction=True)
 async def test_stow_through_the_asgi_application_without_content_length(peer_user):
-    # Daphne hands Django the body as a spooled file; a chunked upload has no Content-Length.
+    # Django's ASGI handler spools the body to a file; a chunked upload has no Content-Length.
     from viewerproject.asgi import application
 
     generated = make_ct()

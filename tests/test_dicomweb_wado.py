@@ -221,7 +221,7 @@ def test_asking_for_a_transfer_syntax_we_do_not_store_is_406_not_a_silent_other_
 
 @pytest.mark.django_db
 def test_study_retrieve_streams_under_asgi_too(client, clinician):
-    """Under ASGI (Daphne) the body must be an async iterator or Django buffers all of it."""
+    """Under ASGI the body must be an async iterator or Django buffers all of it."""
     from asgiref.sync import async_to_sync
     from django.test import AsyncClient
 

@@ -363,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours_import = measure_import(work / "ct", work, args.time_limit)
         print("Ours: import_dicom command ...")
         ours_command = measure_import_command(work / "ct", work, args.time_limit)
-        print(f"Ours: STOW-RS via runserver ({args.batch} per request, then 1) ...")
+        print(f"Ours: STOW-RS via uvicorn ({args.batch} per request, then 1) ...")
         ours_batch, ours_single, ours_check = measure_ours_stow(
             work, copies, args.batch, args.time_limit
         )

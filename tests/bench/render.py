@@ -3,9 +3,9 @@
 Both archives hold the same images: slices of the generated demo CT (512×512, 16-bit), a
 few large 4096×5120 16-bit images (the 2048 phantom padded to 2048×2560 and enlarged, with
 fresh full-resolution noise, so they are not flat blocks), and real sample files (JPEG 2000
-CT, JPEG baseline ultrasound, MR with overlays, RGB ultrasound). Ours runs under ``manage.py
-runserver`` (Daphne, ASGI) and is loaded through STOW-RS; Orthanc (Debian package) through
-REST. Both run at once, and each row alternates its requests between ours, Orthanc REST and
+CT, JPEG baseline ultrasound, MR with overlays, RGB ultrasound). Ours runs under uvicorn
+(``python -m viewerproject.serve``) and is loaded through STOW-RS; Orthanc (Debian package)
+through REST. Both run at once, and each row alternates its requests between ours, Orthanc REST and
 Orthanc DICOMweb, so the load of a shared machine, which comes and goes, falls on all alike.
 
 One client, one request at a time, loopback, keep-alive sessions, HTTP Basic on both. Each

@@ -7,7 +7,7 @@ modalities: our listener, a ``storescp`` and the DCMTK client AE titles. Every r
 starts from an empty archive with the processes ``make run`` starts: ``manage.py
 dicom_listener``, ``manage.py retrieve_worker`` (its default poll, RETRIEVE_POLL_MS, so the wall
 time includes the wait for a worker to pick the job up) and, for the first-image rows,
-``manage.py runserver``. The job is queued with ``manage.py retrieve --node --study --wait``;
+uvicorn. The job is queued with ``manage.py retrieve --node --study --wait``;
 its wall time is read from the job itself (queued ``created_at`` to ``finished_at``), so
 Python start-up of the command is not counted.
 
@@ -267,7 +267,7 @@ def run_ours(
     template: Path | None,
 ) -> Timing:
     """One retrieve into an empty archive: a copy of ``template`` (migrated, node added), or
-    without one a fresh archive served by ``runserver``, watched for the first image."""
+    without one a fresh archive served by ``viewerproject.serve``, watched for the first image."""
     parent = Path(tempfile.mkdtemp(prefix=f"ours-{method}-", dir=work))
     server: DjangoServer | None = None
     try:

@@ -3,7 +3,7 @@ same headless Chromium (Debian's, through Playwright, with tests.browser's flags
 
 Both archives hold the same files: a generated 200-slice CT (512², 16-bit), one 4096×5120
 16-bit radiograph-like image and one 3036×3036 one (DX, generated with numpy). Ours runs
-under ``manage.py runserver`` (Daphne, so the viewer's WebSocket works) and is loaded with
+under ``python -m viewerproject.serve`` (uvicorn, as ``make run``) and is loaded with
 ``import_dicom``; Orthanc (Debian packages orthanc, orthanc-webviewer) through REST. Pages
 are ours ``/studies/<uid>/view/`` and Orthanc's ``/web-viewer/app/viewer.html?series=<id>``.
 
