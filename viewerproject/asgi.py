@@ -11,16 +11,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "viewerproject.settings")
 
 import django  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 django.setup(set_prefix=False)  # as get_asgi_application() does
 
 from viewerproject.http_handler import Handler  # noqa: E402
+from viewerproject.static_files import StaticFiles  # noqa: E402
 
 django_asgi_app = Handler()
-# Static files are answered here, before Django's middleware, and asynchronously; a sync-only
-# static middleware (WhiteNoise) forced a sync/async switch into every request instead.
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
+# Static files are answered here, before Django's middleware, on the event loop (see
+# static_files.py); a sync-only static middleware (WhiteNoise) forced a sync/async switch into
+# every request, and Django's ASGIStaticFilesHandler served one file at a time in a thread.
+http_app = StaticFiles(django_asgi_app) if settings.SERVE_STATIC else django_asgi_app
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
