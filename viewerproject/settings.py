@@ -259,6 +259,9 @@ IMAGING_WORKERS = env_int("IMAGING_WORKERS", 4, minimum=1)
 # Worker processes for compressed-frame decoding: the JPEG 2000 / JPEG-LS codecs hold the GIL
 # for up to a second on large images, which would stall every socket of the event loop.
 IMAGING_DECODE_PROCESSES = env_int("IMAGING_DECODE_PROCESSES", 2, minimum=0)
+# Whole-frame previews with the file's own rendering (studies.streaming.previews), kept on disk
+# so a study's first picture needs no decode; a cache, bounded in bytes (~10 KB per frame).
+VIEWER_PREVIEW_DISK_BYTES = env_int("VIEWER_PREVIEW_DISK_BYTES", 2 * 1024**3, minimum=1024**2)
 
 STUDY_LIST_PAGE_SIZE = env_int("STUDY_LIST_PAGE_SIZE", 50, minimum=1)
 # DICOMweb reads make one audit event per user, study and kind in this window, not one per

@@ -12,7 +12,10 @@ Built lazily, never on the C-STORE acknowledgement path: ingest does not wait fo
 Keys are the stored file's path (chosen by ``studies.storage`` from a hash, never from
 DICOM text) and the frame, hashed again into the file name here. The disk copy is a cache:
 deleting the directory only costs renders. Memory holds the most recent ones, bounded in
-bytes.
+bytes; the directory is bounded too (``VIEWER_PREVIEW_DISK_BYTES``): once this process's
+count of what it holds passes the bound, the least recently used files (by mtime, which a
+disk hit refreshes) are removed down to 80 % of it. Processes sharing the directory each count
+from their own last scan, so together they may pass the bound by what they wrote since.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ VERSION = 1
 _HEAD = struct.Struct("<4sHH")  # magic, bitmap width, height
 _MAGIC = b"DVP1"
 MEMORY_BYTES = 64 * 1024**2
+DISK_BYTES = 2 * 1024**3
+_PRUNE_TO = 0.8
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,17 @@ class Bitmap:
 class PreviewStore:
     """Thread-safe: read and written from the render threads."""
 
-    def __init__(self, directory: Path | None, memory_bytes: int = MEMORY_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path | None,
+        memory_bytes: int = MEMORY_BYTES,
+        disk_bytes: int = DISK_BYTES,
+    ) -> None:
         self.directory = directory
         self.memory_bytes = memory_bytes
+        self.disk_bytes = disk_bytes
+        self._disk_used: int | None = None  # unknown until the first write scans
+        self._disk_lock = threading.Lock()
         self._memory: OrderedDict[tuple[str, int], Bitmap] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -78,8 +91,10 @@ class PreviewStore:
         bitmap = self.remembered(path, frame)
         if bitmap is not None or self.directory is None:
             return bitmap
+        file = self._file(path, frame)
         try:
-            raw = self._file(path, frame).read_bytes()
+            raw = file.read_bytes()
+            os.utime(file)  # recently used: the last to be pruned
         except OSError:
             self.misses += 1
             return None
@@ -112,6 +127,39 @@ class PreviewStore:
                 raise
         except OSError as error:  # a full or read-only disk costs renders, not views
             log.warning("preview not stored on disk: %s", error)
+            return
+        self._count_written(_HEAD.size + len(bitmap.data))
+
+    def _count_written(self, size: int) -> None:
+        with self._disk_lock:
+            if self._disk_used is None:
+                self._disk_used = sum(size for _, size, _ in self._files())
+            else:
+                self._disk_used += size
+            if self._disk_used > self.disk_bytes:
+                self._disk_used = self._prune(int(self.disk_bytes * _PRUNE_TO))
+
+    def _files(self) -> list[tuple[float, int, Path]]:
+        found = []
+        assert self.directory is not None
+        for file in self.directory.glob("*/*.dvp"):
+            try:
+                stat = file.stat()
+            except OSError:  # removed by another process meanwhile
+                continue
+            found.append((stat.st_mtime, stat.st_size, file))
+        return found
+
+    def _prune(self, target: int) -> int:
+        """Remove the least recently used files until at most ``target`` bytes remain."""
+        files = sorted(self._files())
+        used = sum(size for _, size, _ in files)
+        for _, size, file in files:
+            if used <= target:
+                break
+            file.unlink(missing_ok=True)
+            used -= size
+        return used
 
     def _remember(self, key: tuple[str, int], bitmap: Bitmap) -> None:
         size = len(bitmap.data)
@@ -172,7 +220,10 @@ def preview_store() -> PreviewStore:
             directory = getattr(settings, "VIEWER_PREVIEW_DIR", None)
             if directory is None:
                 directory = Path(settings.VAR_DIR) / "previews"
-            _store = PreviewStore(Path(directory) if directory else None)
+            _store = PreviewStore(
+                Path(directory) if directory else None,
+                disk_bytes=getattr(settings, "VIEWER_PREVIEW_DISK_BYTES", DISK_BYTES),
+            )
         return _store
 
 

@@ -1,5 +1,8 @@
 """``previews``: whole-frame previews of a stack, and the store that keeps them ready."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -158,3 +161,29 @@ async def test_stack_previews_wait_for_the_view_in_progress(clinician, phantom_s
     # The view's own pixels first; the stack's previews only after its done.
     assert [k for k in kinds if k[1] == 4] == [("prefetch", 4), ("prefetch", 4)]
     assert all(k[1] != 4 for k in kinds[:done])
+
+
+def test_the_preview_directory_stays_within_its_byte_bound_dropping_the_least_recently_used(
+    tmp_path,
+):
+    from studies.streaming.previews import Bitmap, PreviewStore
+
+    directory = tmp_path / "bounded"
+    # 1508 bytes a file: the 7th passes 10 000, and pruning keeps 5 (80 %).
+    store = PreviewStore(directory, memory_bytes=1, disk_bytes=10_000)
+    picture = Bitmap(b"j" * 1500, 64, 64)
+    for frame in range(4):
+        store.put(Path("kept.dcm"), frame, picture)
+    used_again = store._file(Path("kept.dcm"), 0)
+    os.utime(used_again, (1, 1))  # the oldest on disk ...
+    assert store.get(Path("kept.dcm"), 0) is not None  # ... until a disk hit uses it again
+    for frame in range(3):
+        store.put(Path("later.dcm"), frame, picture)
+
+    assert used_again.exists()
+    assert not store._file(Path("kept.dcm"), 1).exists()
+    for frame in range(3, 40):
+        store.put(Path("later.dcm"), frame, picture)
+    on_disk = list(directory.glob("*/*.dvp"))
+    assert sum(file.stat().st_size for file in on_disk) <= 10_000
+    assert store._file(Path("later.dcm"), 39) in on_disk
