@@ -246,7 +246,12 @@ class Handler(ASGIHandler):
             request, response = self.create_request(scope, body_file)
             if request is not None:
                 if lean is not None:
-                    request.resolver_match = lean
+                    # A copy with its own kwargs: a process_view hook receives the dict and
+                    # may change it, which must not carry over to the path's next request.
+                    # (ResolverMatch refuses copy.copy: it forbids pickling.)
+                    match = ResolverMatch.__new__(ResolverMatch)
+                    match.__dict__.update(lean.__dict__, kwargs=dict(lean.kwargs))
+                    request.resolver_match = match
                     response = self._lean.get_response(request)
                 else:
                     response = self._sync.get_response(request)
