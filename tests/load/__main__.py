@@ -6,18 +6,26 @@ Starts a private deployment (tests/services/scaled.py: PostgreSQL, Redis, nginx 
 uvicorn processes, the DICOM listener, two retrieve workers) in a temp directory, seeds phantom
 CT studies through C-STORE, then for ``--duration`` seconds:
 
-- each viewer holds a websocket through nginx, opens a study and scrolls through it at up to
-  ``--fps`` frames a second (next slice when the last one is complete, not before), changing
-  the window every ``--window-every`` frames, as a reader dragging window/level would;
+- each viewer holds a websocket through nginx, opens a study and reads it as today's browser
+  does (tests/load/reader.py): one ``previews`` request per stack and settings, wheel steps
+  at ``--fps`` in bursts drawn from the previews it holds, the sharp ``view`` once scrolling
+  rests 120 ms, at most one view in flight, a window change now and then;
 - each sender stores new instances into a viewed study at ``--store-rate`` per second, so the
   viewers also receive live ``instance_stored`` events over Redis.
 
-Frame latency is from sending ``view`` to the last full-resolution tile of the frame (the
-preview, at most 256 px, arrives earlier and is reported too). Memory is the PSS of each
-service's process group, sampled through the run. Everything runs on 127.0.0.1, every loop
-is bounded by the deadline, and the deployment is stopped on exit or Ctrl-C.
+Two latencies, as the reader sees them (reader.py): ``step_latency``, from a wheel step to a
+picture of that slice on screen (0 when its preview is held; infinite when the reader scrolled
+on before any came), and ``sharp_latency``, from the view of the slice the reader rests on to
+its last full-resolution tile (infinite when the rest ended without it); ``sharp_from_stop``
+adds the browser's deliberate 120 ms rest. The 100 ms target is judged on both step and
+sharp latency: the step is what a scrolling clinician sees, the sharp frame is the server's
+answer once they stop; the rest before it is the browser's choice, reported, not judged.
+Memory is the PSS of each service's process group, sampled through the run. Everything runs
+on 127.0.0.1, every loop is bounded by the deadline, and the deployment is stopped on exit
+or Ctrl-C.
 
-Exit status 1 when a target is missed: any error, p95 frame latency over ``--p95-target-ms``,
+Exit status 1 when a target is missed: any error, p95 step or sharp latency over
+``--p95-target-ms`` (closed loop: frame latency),
 or ASGI memory growing more than ``--memory-growth`` over the measured phase.
 """
 
@@ -347,7 +355,7 @@ def main(argv: list[str]) -> int:
 
 def _report(args, deployment, results, senders, sampler, studies, per_study) -> dict:
     frames = [t for r in results for t in r.frames]
-    previews = [t for r in results for t in r.previews]
+    previews = [t for r in results for t in getattr(r, "previews", [])]
     view_errors = [e for r in results for e in r.errors]
     store_errors = [e for s in senders for e in s.stats.errors]
     stored = sum(s.stats.sent for s in senders)
@@ -363,6 +371,9 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
     asgi_start, asgi_end = _asgi_total(start), _asgi_total(end)
     growth = (asgi_end - asgi_start) / asgi_start if asgi_start else 0.0
     frame_stats = summary_ms(frames)
+    steps = [t for r in results for t in getattr(r, "steps", [])]
+    from_stop = [t for r in results for t in getattr(r, "sharp_from_stop", [])]
+    step_stats = summary_ms(steps)
     upstreams = sorted({r.upstream for r in results if r.upstream})
     return {
         "viewers": args.viewers,
@@ -374,15 +385,23 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
         "asgi_servers": args.asgi_servers,
         "upstreams_used": upstreams,
         "duration_s": args.duration,
-        "frame_latency": frame_stats,
+        # Reader mode: wheel step -> slice on screen; view at rest -> last tile (and from the
+        # reader's stop, with the browser's 120 ms rest). Closed loop: view -> last tile.
+        "step_latency": step_stats,
+        "sharp_latency" if not args.closed_loop else "frame_latency": frame_stats,
+        "sharp_from_stop": summary_ms(from_stop),
         "preview_latency": summary_ms(previews),
         "views": sum(getattr(r, "views", 0) or len(r.frames) for r in results),
-        # Reader mode: scroll steps and window changes taken, and how many of them a newer
-        # one replaced while the last view was still unanswered (never sent, as in the browser).
-        "steps": sum(getattr(r, "steps", 0) for r in results),
-        "steps_replaced_before_sending": sum(getattr(r, "held", 0) for r in results),
-        "frames_missed": sum(1 for t in frames if t == float("inf")),
-        "frames_per_second": round(sum(1 for t in frames if t != float("inf")) / args.duration, 1),
+        "previews_requests": sum(getattr(r, "previews_requests", 0) for r in results),
+        # Views replaced by a newer one while the last was unanswered (never sent, as in
+        # the browser's pacer).
+        "views_replaced_before_sending": sum(getattr(r, "held", 0) for r in results),
+        "steps_stale": sum(1 for t in steps if t == float("inf")),
+        "steps_per_second": round(sum(1 for t in steps if t != float("inf")) / args.duration, 1),
+        "sharp_missed": sum(1 for t in frames if t == float("inf")),
+        "sharp_frames_per_second": round(
+            sum(1 for t in frames if t != float("inf")) / args.duration, 1
+        ),
         "view_errors": len(view_errors),
         "view_error_examples": view_errors[:5],
         "instance_stored_events": sum(r.events for r in results),
@@ -400,7 +419,8 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
         "memory_per_open_study_mib": round(per_study, 1),
         "memory_per_viewed_slice_mib": round(per_study / args.slices, 2),
         "targets": {
-            "p95_frame_latency": frame_stats["p95_ms"] <= args.p95_target_ms,
+            "p95_sharp_latency": frame_stats["p95_ms"] <= args.p95_target_ms,
+            "p95_step_latency": args.closed_loop or step_stats["p95_ms"] <= args.p95_target_ms,
             "zero_errors": not view_errors and not store_errors and indexed == expected,
             "memory_flat": growth <= args.memory_growth,
         },

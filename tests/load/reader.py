@@ -1,19 +1,30 @@
-"""A simulated reader, driving the socket the way the browser viewer does (frontend
-``viewer.js``, ``view-pacer.js``): a ``view`` per scroll step, but at most one in flight per
-viewport (a step taken while the last view has shown no pixels yet waits, and only the newest
-waiting step is sent when they come: latest wins), with a ``prefetch`` list of the next slices
-whose previews it does not hold yet (12, or 24 while scrolling); scrolling in bursts, pausing
-to look (when the server sends the lossless image), changing the window now and then.
-Prefetched previews are kept whichever request listed them (the server's prefetch lane
-outlives views), and one for the slice on show is its preview.
+"""A simulated reader, driving the socket the way today's browser viewer does (frontend
+``viewer.js``, ``viewport.js``, ``view-pacer.js``, ``image-stack.js``; PROTOCOL.md
+``previews``):
 
-Per view it records two latencies:
+- on opening the stack, and once new window settings have rested 400 ms, one ``previews``
+  request for every slice of the stack (at most 384), nearest the slice on show first, minus
+  those already held;
+- a wheel step to a slice whose preview is held is drawn from memory in the same event; the
+  sharp ``view`` is asked for only once scrolling rests 120 ms. A step to a slice not held
+  asks for its ``view`` at once;
+- at most one ``view`` in flight per viewport: a view waits while the last one has shown no
+  pixels (first non-prefetch pixels, ``done`` or ``error``) for up to 400 ms; only the newest
+  waiting one leaves (latest wins). Each view carries a ``prefetch`` list of the nearest
+  slices not held (12, or 24 while scrolling: a new slice within 500 ms);
+- scrolling in bursts at ``fps``, pausing to look, changing the window now and then (the
+  browser re-maps the picture it holds at once, then asks for the sharp view).
 
-- ``frame``: from sending the view to the last full-resolution tile of it. A view the reader
-  scrolled past before it was complete counts as missed (infinite latency), so an overloaded
-  server cannot look fast by dropping work.
-- ``preview``: from sending the view to the first pixels of that slice on screen: zero when a
-  prefetched preview was already there, infinite when none came before the next scroll step.
+Latencies recorded, as the reader sees them:
+
+- ``step``: from a wheel step to a picture of that slice on screen: zero when its preview is
+  held, else until its preview (or a prefetch/previews item of it) arrives; infinite when the
+  reader scrolled on before any came (the reader saw a stale slice).
+- ``sharp``: from sending the view of the slice the reader rests on to its last
+  full-resolution tile (the server's part), and ``sharp_from_stop``: from the reader's last
+  step (or window change) to that tile, which includes the browser's deliberate 120 ms rest.
+  Counted once per rest (a pause to look, at least the shortest pause); a rest ending with
+  no sharp tile set is a miss (infinite). Slices passed while scrolling expect none.
 """
 
 from __future__ import annotations
@@ -30,16 +41,20 @@ from studies.streaming.plan import plan_view
 from studies.streaming.protocol import Kind
 from tests.load.client import TILE_SIZE, Socket, ViewError, series_instances
 
-PREFETCH = 12  # the browser asks for up to this many neighbours (viewer.js PREFETCH)
-SCROLLING_PREFETCH = 24  # ... and this many while scrolling (viewer.js CINE_PREFETCH)
-PATIENCE = 0.4  # a view unanswered this long stops holding the next (view-pacer.js)
-REMEMBERED = 256  # requests whose prefetch items are still recognised (request-ledger.js)
+PREFETCH = 12  # viewer.js PREFETCH
+SCROLLING_PREFETCH = 24  # viewer.js CINE_PREFETCH, while scrolling
+SCROLLING = 0.5  # viewer.js SCROLLING_MS: a new slice this soon after the last is scrolling
+PATIENCE = 0.4  # view-pacer.js patienceMs
+SCROLL_REST = 0.12  # viewport.js SCROLL_REST_MS
+SETTINGS_REST = 0.4  # viewer.js SETTINGS_REST_MS
+STACK_PREVIEWS = 384  # viewer.js STACK_PREVIEWS
+REMEMBERED = 256  # requests whose items are still recognised (request-ledger.js)
 WINDOWS = [[40, 400], [-600, 1500], [400, 1800], [50, 150]]
 
 
 @dataclass
 class Pace:
-    fps: float = 10.0  # scroll steps per second within a burst
+    fps: float = 10.0  # wheel steps per second within a burst
     burst: tuple[int, int] = (6, 20)  # slices per burst
     pause: tuple[float, float] = (0.5, 2.5)  # seconds looking between bursts
     window_change: float = 0.3  # chance that a pause ends with a new window
@@ -47,29 +62,49 @@ class Pace:
 
 @dataclass
 class ReaderResult:
-    frames: list[float] = field(default_factory=list)
-    previews: list[float] = field(default_factory=list)
+    steps: list[float] = field(default_factory=list)  # wheel step -> slice on screen
+    sharp: list[float] = field(default_factory=list)  # view sent -> last tile (at rest)
+    sharp_from_stop: list[float] = field(default_factory=list)  # last step -> last tile
     views: int = 0
+    previews_requests: int = 0
     errors: list[str] = field(default_factory=list)
     events: int = 0
     upstream: str = ""
-    steps: int = 0
-    held: int = 0
+    held: int = 0  # views replaced by a newer one before being sent (pacer)
+
+    # The report's older names: frames are the sharp frames.
+    @property
+    def frames(self) -> list[float]:
+        return self.sharp
 
 
 @dataclass
-class _View:
-    request: int
-    instance: str
+class _Request:
+    """A sent ``view`` or ``previews``: what its pixel messages refer to."""
+
+    items: list[str]  # prefetch / previews items (instance UIDs, frame 0)
     window_key: str
-    prefetch: list[str]
-    sent: float
-    tiles: int
-    measured: bool
+    instance: str = ""  # a view's own slice
+    sent: float = 0.0
+    tiles: int = 0
     seen: int = 0
     complete: bool = False
-    preview_recorded: bool = False
-    answered: bool = False  # first pixels (or an error) arrived
+    answered: bool = False
+
+
+@dataclass
+class _Showing:
+    """The slice on screen and how it got there."""
+
+    index: int
+    window_key: str
+    since: float  # the step or window change that put it there
+    measured: bool
+    step: bool  # a wheel step (its latency counts in ``steps``)
+    shown: bool = False  # a picture of it is on screen
+    sharp: bool = False  # its tiles are complete
+    sharp_sent: float = 0.0  # ... the view that brought them was sent then
+    sharp_at: float = 0.0  # ... and its last tile arrived then
 
 
 class Reader:
@@ -82,16 +117,26 @@ class Reader:
         self.rng = random.Random(seed)
         self.measure_from = measure_from
         self.result = ReaderResult(upstream=socket.upstream)
-        self.views: dict[int, _View] = {}
-        self._scrolling = False
+        self.requests: dict[int, _Request] = {}
         self.cached: set[tuple[str, str]] = set()  # previews held: (instance, window)
-        self.current: _View | None = None
         self.window: list[float] | None = None
         self.index = self.rng.randrange(len(self.instances))
-        self.step = 1
-        self.waiting: dict | None = None  # the newest step held back (one view in flight)
-        self.steps = 0  # scroll steps and window changes taken
-        self.held = 0  # ... of which were replaced by a newer one before being sent
+        self.direction = 1
+        self.showing: _Showing | None = None
+        self.in_flight: _Request | None = None  # the pacer's view
+        self.waiting = False  # a view for the slice on show waits for the pacer
+        self.rest_timer: asyncio.TimerHandle | None = None
+        self.settings_timer: asyncio.TimerHandle | None = None
+        self.stack_asked: str | None = None  # window key of the last previews request
+        self.last_image: tuple[str, float] | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def window_key(self) -> str:
+        return repr(self.window)
+
+    def _uid(self, index: int) -> str:
+        return self.instances[index]["uid"]
 
     # ---------------------------------------------------------------- receiving
 
@@ -99,157 +144,264 @@ class Reader:
         while True:
             message = await self.socket.receive(timeout=60)
             if message.json is not None:
-                if message.json.get("type") == "error":
+                kind = message.json.get("type")
+                request = self.requests.get(message.json.get("request") or 0)
+                if kind == "error":
                     self.result.errors.append(f"view: {ViewError(message.json)}")
-                    await self._answered(self.views.get(message.json.get("request") or 0))
-                elif message.json.get("type") == "done":
-                    await self._answered(self.views.get(message.json.get("request") or 0))
+                if kind in ("error", "done") and request is not None:
+                    self._answered(request)
                 continue
             header = message.header
             assert header is not None
-            view = self.views.get(header.request)
-            if view is None:
+            request = self.requests.get(header.request)
+            if request is None:
                 continue
-            current = self.current
             if header.kind == Kind.PREFETCH:
-                if header.item < len(view.prefetch):
-                    uid = view.prefetch[header.item]
-                    self.cached.add((uid, view.window_key))
-                    if (
-                        current is not None
-                        and current.instance == uid
-                        and current.window_key == view.window_key
-                    ):
-                        self._record_preview(current, message.at - current.sent)
+                if header.item < len(request.items):
+                    self._picture(request.items[header.item], request.window_key, message.at)
                 continue
-            await self._answered(view)
-            if view is not current:
-                continue  # a late message of a view the reader moved on from
+            self._answered(request)
             if header.kind == Kind.PREVIEW:
-                self.cached.add((view.instance, view.window_key))
-                self._record_preview(view, message.at - view.sent)
+                self._picture(request.instance, request.window_key, message.at)
             elif header.kind == Kind.TILE:
-                view.seen += 1
-                if view.seen == view.tiles and not view.complete:
-                    view.complete = True
-                    if view.measured:
-                        self.result.frames.append(message.at - view.sent)
+                request.seen += 1
+                if request.seen == request.tiles and not request.complete:
+                    request.complete = True
+                    self._sharp(request, message.at)
 
-    async def _answered(self, view: _View | None) -> None:
-        """First pixels (or the end) of ``view``: the step held back, if any, goes now."""
-        if view is None or view.answered:
+    def _picture(self, uid: str, window_key: str, at: float) -> None:
+        """A whole-frame preview arrived: kept, and on screen if it is of the slice on show."""
+        self.cached.add((uid, window_key))
+        showing = self.showing
+        if showing is None or showing.shown:
             return
-        view.answered = True
-        if view is self.current and self.waiting is not None:
-            instance, self.waiting = self.waiting, None
-            await self._send_view(instance)
+        if self._uid(showing.index) == uid and showing.window_key == window_key:
+            showing.shown = True
+            if showing.step and showing.measured:
+                self.result.steps.append(at - showing.since)
 
-    def _record_preview(self, view: _View, seconds: float) -> None:
-        if not view.preview_recorded:
-            view.preview_recorded = True
-            if view.measured:
-                self.result.previews.append(seconds)
+    def _sharp(self, request: _Request, at: float) -> None:
+        showing = self.showing
+        if (
+            showing is None
+            or showing.sharp
+            or self._uid(showing.index) != request.instance
+            or showing.window_key != request.window_key
+        ):
+            return  # tiles of a slice the reader moved on from
+        showing.sharp = True
+        showing.shown = True
+        showing.sharp_sent = request.sent
+        showing.sharp_at = at
 
-    def _close_current(self) -> None:
-        """The reader moves on: an unfinished view is a miss."""
-        view = self.current
-        if view is None or not view.measured:
+    def _answered(self, request: _Request) -> None:
+        """First pixels (or the end) of a view: the viewport's waiting view leaves now."""
+        if request.answered:
             return
-        if not view.complete:
-            self.result.frames.append(math.inf)
-        if not view.preview_recorded:
-            self._record_preview(view, math.inf)
+        request.answered = True
+        if request is self.in_flight:
+            self.in_flight = None
+            if self.waiting:
+                self.waiting = False
+                self._send_view()
 
     # ---------------------------------------------------------------- sending
 
-    async def _view(self, instance: dict, scrolling: bool = False) -> None:
-        """A scroll step or window change: sent now, or held while the last view is unanswered."""
-        self.steps += 1
-        current = self.current
-        if (
-            current is not None
-            and not current.answered
-            and time.monotonic() - current.sent < PATIENCE
-        ):
-            self.held += self.waiting is not None
-            self.waiting = instance
-            self._scrolling = scrolling
-            return
-        if self.waiting is not None:
-            self.held += 1
-            self.waiting = None
-        self._scrolling = scrolling
-        await self._send_view(instance)
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _send_view(self, instance: dict) -> None:
-        self._close_current()
-        window_key = repr(self.window)
-        ahead = []
-        position = self.index
-        wanted = SCROLLING_PREFETCH if self._scrolling else PREFETCH
-        while len(ahead) < wanted:
-            position += self.step
-            if not 0 <= position < len(self.instances):
-                break
-            uid = self.instances[position]["uid"]
-            if (uid, window_key) not in self.cached:
-                ahead.append(uid)
-        request = self.socket.request_id()
+    def _remember(self, request_id: int, request: _Request) -> None:
+        self.requests[request_id] = request
+        while len(self.requests) > REMEMBERED:
+            del self.requests[next(iter(self.requests))]
+
+    def _prefetch_list(self, count: int) -> list[str]:
+        """image-stack.js prefetchList: two ahead, one behind, nearest first."""
+        n = len(self.instances)
+        order: list[int] = []
+        ahead = behind = 1
+        while len(order) < count and (ahead < n or behind < n):
+            for _ in range(2):
+                if ahead >= n:
+                    break
+                i = self.index + self.direction * ahead
+                if 0 <= i < n:
+                    order.append(i)
+                ahead += 1
+            if behind < n:
+                i = self.index - self.direction * behind
+                if 0 <= i < n:
+                    order.append(i)
+                behind += 1
+        return [self._uid(i) for i in order[:count]]
+
+    def _request_view(self) -> None:
+        """viewer.js requestPixels through the pacer: now, or the newest waiting one."""
+        in_flight = self.in_flight
+        if in_flight is not None and time.monotonic() - in_flight.sent < PATIENCE:
+            self.result.held += self.waiting
+            self.waiting = True
+            return
+        self.waiting = False
+        self._send_view()
+
+    def _send_view(self) -> None:
+        showing = self.showing
+        assert showing is not None
+        uid = self._uid(showing.index)
+        now = time.monotonic()
+        scrolling = (
+            self.last_image is not None
+            and self.last_image[0] != uid
+            and now - self.last_image[1] < SCROLLING
+        )
+        if self.last_image is None or self.last_image[0] != uid:
+            self.last_image = (uid, now)
+        window_key = self.window_key
+        wanted = SCROLLING_PREFETCH if scrolling else PREFETCH
+        ahead = [u for u in self._prefetch_list(wanted) if (u, window_key) not in self.cached]
+        instance = self.instances[showing.index]
         rows, columns = instance["rows"], instance["columns"]
         region = (0.0, 0.0, float(columns), float(rows))
-        view = _View(
-            request=request,
-            instance=instance["uid"],
+        request_id = self.socket.request_id()
+        request = _Request(
+            items=ahead,
             window_key=window_key,
-            prefetch=ahead,
-            sent=time.monotonic(),
+            instance=uid,
+            sent=now,
             tiles=len(plan_view(rows, columns, region, 1.0, TILE_SIZE, 1 << 40).tiles),
-            measured=time.monotonic() >= self.measure_from,
         )
-        self.views[request] = view  # kept for their prefetch items; only `current` draws
-        while len(self.views) > REMEMBERED:
-            del self.views[next(iter(self.views))]
-        self.current = view
-        self.result.views += view.measured
-        if (view.instance, window_key) in self.cached:
-            self._record_preview(view, 0.0)  # the prefetched preview shows at once
-        await self.socket.send(
-            type="view",
-            request=request,
-            viewport=0,
-            instance=view.instance,
-            frame=0,
-            region=list(region),
-            scale=1.0,
-            window=self.window,
-            voi=0,
-            function=None,
-            invert=False,
-            quality="interactive",
-            prefetch=[[uid, 0] for uid in ahead],
+        self._remember(request_id, request)
+        self.in_flight = request
+        self.result.views += now >= self.measure_from
+        self._spawn(
+            self.socket.send(
+                type="view",
+                request=request_id,
+                viewport=0,
+                instance=uid,
+                frame=0,
+                region=list(region),
+                scale=1.0,
+                window=self.window,
+                voi=0,
+                function=None,
+                invert=False,
+                quality="interactive",
+                prefetch=[[u, 0] for u in ahead],
+            )
         )
+        self._ask_stack_previews()
+
+    def _ask_stack_previews(self) -> None:
+        """viewer.js askStackPreviews: once per stack and settings; new settings once they rest."""
+        window_key = self.window_key
+        if self.stack_asked == window_key:
+            return
+        first = self.stack_asked is None
+        self.stack_asked = window_key
+        if self.settings_timer is not None:
+            self.settings_timer.cancel()
+        if first:
+            self._send_stack_previews(window_key)
+        else:
+            self.settings_timer = asyncio.get_running_loop().call_later(
+                SETTINGS_REST, self._send_stack_previews, window_key
+            )
+
+    def _send_stack_previews(self, window_key: str) -> None:
+        if window_key != self.window_key:
+            return
+        wanted = min(len(self.instances), STACK_PREVIEWS)
+        items = [self._uid(self.index), *self._prefetch_list(wanted - 1)]
+        items = [u for u in items if (u, window_key) not in self.cached]
+        if not items:
+            return
+        request_id = self.socket.request_id()
+        self._remember(request_id, _Request(items=items, window_key=window_key))
+        self.result.previews_requests += 1
+        self._spawn(
+            self.socket.send(
+                type="previews",
+                request=request_id,
+                viewport=0,
+                items=[[u, 0] for u in items],
+                window=self.window,
+                voi=0,
+                function=None,
+                invert=False,
+            )
+        )
+
+    def _leave(self, now: float) -> None:
+        """The reader moves on from the slice on show: a rest without a sharp frame is a miss;
+        a wheel step never shown is a stale slice."""
+        showing = self.showing
+        if showing is None or not showing.measured:
+            return
+        if showing.step and not showing.shown:
+            self.result.steps.append(math.inf)
+        if now - showing.since < self.pace.pause[0]:
+            return  # scrolling on: no sharp frame expected
+        if showing.sharp:
+            self.result.sharp.append(showing.sharp_at - showing.sharp_sent)
+            self.result.sharp_from_stop.append(showing.sharp_at - showing.since)
+        else:
+            self.result.sharp.append(math.inf)
+            self.result.sharp_from_stop.append(math.inf)
+
+    def _show(self, step: bool) -> None:
+        """viewport.js pixelsChanged: drawn from memory when held (sharp view after a rest),
+        else the view is asked for at once."""
+        now = time.monotonic()
+        self._leave(now)
+        window_key = self.window_key
+        held = (self._uid(self.index), window_key) in self.cached
+        self.showing = _Showing(
+            index=self.index,
+            window_key=window_key,
+            since=now,
+            measured=now >= self.measure_from,
+            step=step,
+            shown=held,
+        )
+        if step and held and self.showing.measured:
+            self.result.steps.append(0.0)
+        if self.rest_timer is not None:
+            self.rest_timer.cancel()
+            self.rest_timer = None
+        if step and held:
+            self.rest_timer = asyncio.get_running_loop().call_later(SCROLL_REST, self._request_view)
+        else:
+            self._request_view()
 
     async def read(self, deadline: float) -> None:
         pace = self.pace
+        self._show(step=False)
+        await asyncio.sleep(self.rng.uniform(*pace.pause))
         while time.monotonic() < deadline:
             for _ in range(self.rng.randint(*pace.burst)):
                 if time.monotonic() >= deadline:
                     break
                 tick = time.monotonic()
-                if not 0 <= self.index + self.step < len(self.instances):
-                    self.step = -self.step  # scroll back the other way at either end
-                self.index += self.step
-                await self._view(self.instances[self.index], scrolling=True)
+                if not 0 <= self.index + self.direction < len(self.instances):
+                    self.direction = -self.direction  # scroll back the other way at either end
+                self.index += self.direction
+                self._show(step=True)
                 await asyncio.sleep(max(0.0, tick + 1 / pace.fps - time.monotonic()))
             await asyncio.sleep(self.rng.uniform(*pace.pause))  # looking at the image
             if self.rng.random() < pace.window_change and time.monotonic() < deadline:
                 self.window = self.rng.choice(WINDOWS)
-                await self._view(self.instances[self.index])  # same slice, new window
+                self._show(step=False)  # same slice, new window
                 await asyncio.sleep(self.rng.uniform(*pace.pause))
-        await asyncio.sleep(1.0)  # let the last view finish before judging it
-        self._close_current()
-        self.result.steps = self.steps
-        self.result.held = self.held
+        self._leave(time.monotonic())
+        self.showing = None
+        if self.rest_timer is not None:
+            self.rest_timer.cancel()
+        if self.settings_timer is not None:
+            self.settings_timer.cancel()
 
 
 async def run_reader(
