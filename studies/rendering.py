@@ -51,5 +51,10 @@ def reset_renderer() -> None:
 
 
 def instance_path(instance: Instance) -> Path:
-    """The stored file of an instance; the renderer caches by path, mtime and size."""
-    return dicom_store().absolute_path(instance.file_path)
+    """The stored file of an instance; the renderer caches by path, mtime and size.
+
+    ``local``, not ``absolute_path``: callers take paths early and keep them (a study outline
+    takes every instance's; a viewer socket and the image facts remember them), and the S3
+    store's local copy is fetched only when read, and again after its cache evicted it.
+    """
+    return dicom_store().local(instance.file_path)

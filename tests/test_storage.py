@@ -86,3 +86,13 @@ def test_a_failed_sync_leaves_no_file_under_the_key(tmp_path, monkeypatch):
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     monkeypatch.undo()
     assert store.put(KEY, DATA).created
+
+
+def test_a_path_the_store_did_not_make_is_resolved_and_may_not_leave_it(tmp_path):
+    store = FileStore(tmp_path / "store")
+    made = store.relative_path_for("ab" * 32)
+    assert store.absolute_path(made) == (tmp_path / "store").resolve() / made
+    assert store.absolute_path("x/../y.dcm") == (tmp_path / "store").resolve() / "y.dcm"
+    for escaping in ("../outside.dcm", "ab/../../outside.dcm", "/etc/passwd"):
+        with pytest.raises(ValueError, match="escapes"):
+            store.absolute_path(escaping)
