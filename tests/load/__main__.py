@@ -126,8 +126,9 @@ async def run_viewer(
     return result
 
 
-async def warm_study(deployment: Deployment, cookie: str, study_uid: str) -> None:
-    """View every slice of a study once, as a reader opening it would (fills the caches)."""
+async def warm_study(deployment: Deployment, cookie: str, study_uid: str) -> set[str]:
+    """View every slice of a study once, as a reader opening it would (fills the caches of
+    the ASGI server the socket reached); returns that server's name."""
     socket = await Socket.open(deployment.ws_url, deployment.base_url, cookie)
     try:
         study = await socket.open_study(study_uid)
@@ -135,6 +136,18 @@ async def warm_study(deployment: Deployment, cookie: str, study_uid: str) -> Non
             await socket.view(instance["uid"], instance["rows"], instance["columns"])
     finally:
         await socket.close()
+    return {socket.upstream}
+
+
+async def warm_everywhere(deployment: Deployment, cookie: str, study_uid: str, servers: int):
+    """Warm the study on every ASGI server (readers switch studies, nginx spreads sockets):
+    the measured phase then starts with the working set in the caches, so memory growing
+    after it is growth, not first fill. Bounded: at most 4 sockets per server."""
+    reached: set[str] = set()
+    for _ in range(4 * servers):
+        reached |= await warm_study(deployment, cookie, study_uid)
+        if len(reached) >= servers or "" in reached:
+            break
 
 
 class MemorySampler(threading.Thread):
@@ -189,7 +202,9 @@ async def load_phase(args, deployment, cookies, studies, deadline, measure_from)
             fps=args.fps,
             burst=(args.burst[0], args.burst[1]),
             pause=(args.pause[0], args.pause[1]),
+            switch_every=args.switch_every,
         )
+        uids = [study.study_uid for study in studies]
         tasks = [
             run_reader(
                 deployment.ws_url,
@@ -200,6 +215,7 @@ async def load_phase(args, deployment, cookies, studies, deadline, measure_from)
                 number,
                 measure_from,
                 deadline,
+                uids,
             )
             for number in range(args.viewers)
         ]
@@ -222,6 +238,9 @@ def main(argv: list[str]) -> int:
         help="each viewer waits for a whole frame before the next, at up to --fps, no pauses",
     )
     parser.add_argument("--window-every", type=int, default=8, help="closed loop only")
+    parser.add_argument(
+        "--switch-every", type=int, default=4, help="bursts per study before the next (0: never)"
+    )
     parser.add_argument("--studies", type=int, default=4)
     parser.add_argument("--slices", type=int, default=48)
     parser.add_argument("--size", type=int, default=512)
@@ -267,11 +286,12 @@ def main(argv: list[str]) -> int:
 
         # Memory per open study: open each study on one socket, view every slice once.
         for study in studies:
-            asyncio.run(warm_study(deployment, cookies[0], study.study_uid))
+            asyncio.run(warm_everywhere(deployment, cookies[0], study.study_uid, args.asgi_servers))
         warmed = memory.snapshot(groups)
-        per_study = (_asgi_total(warmed) - _asgi_total(idle)) / len(studies)
+        # Every study warmed on every server: per study and server.
+        per_study = (_asgi_total(warmed) - _asgi_total(idle)) / len(studies) / args.asgi_servers
         print(
-            f"memory per open study ({args.slices} slices of {args.size}²): "
+            f"memory per open study and server ({args.slices} slices of {args.size}²): "
             f"{per_study:.1f} MiB (ASGI {_asgi_total(idle)} -> {_asgi_total(warmed)} MiB)"
         )
 
@@ -392,6 +412,8 @@ def _report(args, deployment, results, senders, sampler, studies, per_study) -> 
         "sharp_from_stop": summary_ms(from_stop),
         "preview_latency": summary_ms(previews),
         "views": sum(getattr(r, "views", 0) or len(r.frames) for r in results),
+        "studies_opened": sum(getattr(r, "studies_opened", 0) for r in results),
+        "outline_refreshes": sum(getattr(r, "outline_refreshes", 0) for r in results),
         "previews_requests": sum(getattr(r, "previews_requests", 0) for r in results),
         # Views replaced by a newer one while the last was unanswered (never sent, as in
         # the browser's pacer).

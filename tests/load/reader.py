@@ -13,7 +13,11 @@
   waiting one leaves (latest wins). Each view carries a ``prefetch`` list of the nearest
   slices not held (12, or 24 while scrolling: a new slice within 500 ms);
 - scrolling in bursts at ``fps``, pausing to look, changing the window now and then (the
-  browser re-maps the picture it holds at once, then asks for the sharp view).
+  browser re-maps the picture it holds at once, then asks for the sharp view), and opening
+  the next study every few bursts (a new stack: its previews are not held yet, so the first
+  steps through it may wait for them, or find none: stale); an ``instance_stored`` for the
+  open study asks for its outline again once such messages rest 500 ms (viewer.js), and a
+  grown stack asks previews of its new slices.
 
 Latencies recorded, as the reader sees them:
 
@@ -58,6 +62,7 @@ class Pace:
     burst: tuple[int, int] = (6, 20)  # slices per burst
     pause: tuple[float, float] = (0.5, 2.5)  # seconds looking between bursts
     window_change: float = 0.3  # chance that a pause ends with a new window
+    switch_every: int = 4  # bursts per study before the reader opens the next one (0: never)
 
 
 @dataclass
@@ -71,6 +76,8 @@ class ReaderResult:
     events: int = 0
     upstream: str = ""
     held: int = 0  # views replaced by a newer one before being sent (pacer)
+    studies_opened: int = 0
+    outline_refreshes: int = 0
 
     # The report's older names: frames are the sharp frames.
     @property
@@ -130,6 +137,12 @@ class Reader:
         self.stack_asked: str | None = None  # window key of the last previews request
         self.last_image: tuple[str, float] | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._outline: tuple[int, asyncio.Future] | None = None  # an open_study awaited
+        self.studies_opened = 1
+        self.study_uid = study.get("study", "")
+        self.reopen_timer: asyncio.TimerHandle | None = None
+        self.refresh_request = 0  # the open_study of the newest outline refresh
+        self.refreshes = 0
 
     @property
     def window_key(self) -> str:
@@ -145,6 +158,22 @@ class Reader:
             message = await self.socket.receive(timeout=60)
             if message.json is not None:
                 kind = message.json.get("type")
+                outline = self._outline
+                if outline is not None and message.json.get("request") == outline[0]:
+                    if not outline[1].done():
+                        outline[1].set_result(message.json)
+                    continue
+                if kind == "instance_stored" and message.json.get("study") == self.study_uid:
+                    # viewer.js: several arrive together, one refresh once they rest 500 ms.
+                    if self.reopen_timer is not None:
+                        self.reopen_timer.cancel()
+                    self.reopen_timer = asyncio.get_running_loop().call_later(
+                        0.5, self._refresh_outline
+                    )
+                    continue
+                if kind == "study" and message.json.get("request") == self.refresh_request:
+                    self._refreshed(message.json)
+                    continue
                 request = self.requests.get(message.json.get("request") or 0)
                 if kind == "error":
                     self.result.errors.append(f"view: {ViewError(message.json)}")
@@ -377,11 +406,63 @@ class Reader:
         else:
             self._request_view()
 
-    async def read(self, deadline: float) -> None:
+    def _refresh_outline(self) -> None:
+        self.refresh_request = self.socket.request_id()
+        self.refreshes += 1
+        self._spawn(
+            self.socket.send(type="open_study", study=self.study_uid, request=self.refresh_request)
+        )
+
+    def _refreshed(self, outline: dict) -> None:
+        """The stack updated in place: the slice on show keeps its place."""
+        if outline.get("study") != self.study_uid:
+            return
+        instances = series_instances(outline)
+        if len(instances) == len(self.instances):
+            return
+        uid = self._uid(self.index)
+        self.instances = instances
+        uids = [instance["uid"] for instance in instances]
+        self.index = uids.index(uid) if uid in uids else min(self.index, len(uids) - 1)
+        if self.showing is not None:
+            self.showing.index = self.index
+        self.stack_asked = None  # viewer.js: the stack's signature includes its length
+        self._send_stack_previews(self.window_key)
+        self.stack_asked = self.window_key
+
+    async def open_next(self, study_uid: str, deadline: float) -> None:
+        """Open another study on this socket and show its first slice (a new stack)."""
+        request = self.socket.request_id()
+        future = asyncio.get_running_loop().create_future()
+        self._outline = (request, future)
+        await self.socket.send(type="open_study", study=study_uid, request=request)
+        answer = await asyncio.wait_for(future, max(1.0, deadline + 10 - time.monotonic()))
+        self._outline = None
+        if answer.get("type") == "error":
+            raise ViewError(answer)
+        self._leave(time.monotonic())
+        self.showing = None
+        self.study_uid = study_uid
+        if self.reopen_timer is not None:
+            self.reopen_timer.cancel()
+        self.instances = series_instances(answer)
+        self.index = 0
+        self.direction = 1
+        self.stack_asked = None
+        self.studies_opened += 1
+        self._show(step=False)
+
+    async def read(self, deadline: float, studies: list[str] = ()) -> None:
         pace = self.pace
         self._show(step=False)
         await asyncio.sleep(self.rng.uniform(*pace.pause))
+        bursts = 0
         while time.monotonic() < deadline:
+            bursts += 1
+            if studies and pace.switch_every and bursts % pace.switch_every == 0:
+                study = studies[(self.studies_opened - 1) % len(studies)]
+                await self.open_next(study, deadline)
+                await asyncio.sleep(self.rng.uniform(*pace.pause))
             for _ in range(self.rng.randint(*pace.burst)):
                 if time.monotonic() >= deadline:
                     break
@@ -402,6 +483,8 @@ class Reader:
             self.rest_timer.cancel()
         if self.settings_timer is not None:
             self.settings_timer.cancel()
+        if self.reopen_timer is not None:
+            self.reopen_timer.cancel()
 
 
 async def run_reader(
@@ -413,6 +496,7 @@ async def run_reader(
     seed: int,
     measure_from: float,
     deadline: float,
+    studies: list[str] = (),
 ) -> ReaderResult:
     try:
         socket = await Socket.open(ws_url, origin, cookie)
@@ -424,13 +508,19 @@ async def run_reader(
         study = await socket.open_study(study_uid)
         reader = Reader(socket, study, pace, seed, measure_from)
         receiver = asyncio.get_running_loop().create_task(reader.receive_forever())
-        reading = asyncio.get_running_loop().create_task(reader.read(deadline))
+        # The next studies in turn, starting after the reader's own.
+        start = studies.index(study_uid) + 1 if study_uid in studies else 0
+        turn = [*studies[start:], *studies[:start]]
+        reading = asyncio.get_running_loop().create_task(reader.read(deadline, turn))
         done, _ = await asyncio.wait({receiver, reading}, return_when=asyncio.FIRST_COMPLETED)
         if receiver in done and not reading.done():
             reading.cancel()
             error = receiver.exception()
             reader.result.errors.append(f"socket: {type(error).__name__}: {error}")
-    except (websockets.exceptions.WebSocketException, OSError, TimeoutError) as exc:
+        elif reading in done and reading.exception() is not None:
+            error = reading.exception()
+            reader.result.errors.append(f"reader: {type(error).__name__}: {error}")
+    except (websockets.exceptions.WebSocketException, OSError, TimeoutError, ViewError) as exc:
         result = reader.result if reader else ReaderResult()
         result.errors.append(f"socket: {type(exc).__name__}: {exc}")
     finally:
@@ -440,4 +530,6 @@ async def run_reader(
         await socket.close()
     result = reader.result if reader else ReaderResult(errors=["the study did not open"])
     result.events = len(socket.events)
+    result.studies_opened = reader.studies_opened if reader else 0
+    result.outline_refreshes = reader.refreshes if reader else 0
     return result
