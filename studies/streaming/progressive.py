@@ -169,11 +169,7 @@ async def _stream_view(
         # Any newer request for this viewport has cancelled us by now: the view is idle.
         loop = asyncio.get_running_loop()
         await asyncio.sleep(max(0.0, arrived + IDLE_SECONDS - loop.time()))
-        # Unasked-for (interactive, at rest): one at a time per process, so that twenty
-        # readers resting at once do not fill the render threads with PNG encodes (~15 ms
-        # each for 512², zlib) ahead of the tiles of images just scrolled to.
-        async with _lossless_gate():
-            await _lossless(session, sender, target, view, plan)
+        await _lossless(session, sender, target, view, plan)
     sender.text(
         {"type": "done", "request": view.request, "viewport": view.viewport, "level": plan.level}
     )
@@ -233,21 +229,6 @@ def _prefetch_gate() -> asyncio.Semaphore:
     gate = _gates.get(loop)
     if gate is None:
         gate = _gates[loop] = asyncio.Semaphore(PREFETCH_RENDERS)
-    return gate
-
-
-# Interactive lossless images (sent once a view rests 300 ms) in flight per process.
-IDLE_LOSSLESS = 1
-_lossless_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _lossless_gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _lossless_gates.get(loop)
-    if gate is None:
-        gate = _lossless_gates[loop] = asyncio.Semaphore(IDLE_LOSSLESS)
     return gate
 
 
