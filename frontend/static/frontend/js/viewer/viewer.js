@@ -5,6 +5,7 @@
  * @module viewer/viewer
  */
 
+import { Coalescer } from './coalesce.js';
 import { Cine } from './cine.js';
 import { ImageStack, syncedIndex } from './image-stack.js';
 import { SHORTCUTS, actionForKey } from './keymap.js';
@@ -98,8 +99,7 @@ export class Viewer {
   #cacheBarsQueued = false;
   /** @type {import('./boot.js').EarlySocket | null} */
   #early = null;
-  /** @type {any} */
-  #reopenTimer = null;
+  #reopen = new Coalescer(() => this.#openStudy(), 500);
   /** @type {HTMLElement} */
   #status;
   /** @type {HTMLDialogElement | null} */
@@ -817,9 +817,9 @@ export class Viewer {
         break;
       case 'instance_stored':
         if (message.study === this.#studyUid) {
-          // Several instances usually arrive together: one refresh for the burst.
-          clearTimeout(this.#reopenTimer);
-          this.#reopenTimer = setTimeout(() => this.#openStudy(), 500);
+          // Several instances usually arrive together: one refresh for the burst, and one
+          // every 500 ms while they keep coming (coalesce.js).
+          this.#reopen.poke();
         }
         break;
       default:
