@@ -17,7 +17,9 @@ import asyncio
 import functools
 import math
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Hashable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -446,6 +448,8 @@ class Renderer:
                     max_workers=self._decode_processes,
                     # spawn, not fork: forking a process that runs threads can deadlock.
                     mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                    initargs=(os.getpid(),),
                 )
             return self._decoders
 
@@ -551,6 +555,22 @@ class Renderer:
         return to_gray8(
             pixels, int(data.low), int(data.high), data.modality, voi, data.inverts != invert
         )
+
+
+def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:
+    """In a decode worker: exit once the process that started it is gone.
+
+    A server killed outright (SIGKILL, the OOM killer) never shuts its pool down, and its
+    spawned workers otherwise live on as orphans holding their memory. Polled rather than
+    PR_SET_PDEATHSIG, which fires when the *thread* that spawned the worker ends.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_seconds)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _prepare_frame(header: ImageHeader, decoded: Any, frame: int) -> _Frame:

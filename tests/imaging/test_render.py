@@ -6,6 +6,8 @@ import asyncio
 import importlib
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -172,3 +174,44 @@ def test_the_imaging_package_never_imports_django():
         [sys.executable, "-c", code, str(CT)], cwd=root, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_decode_workers_exit_when_their_server_is_killed_outright(tmp_path):
+    """SIGKILL (or the OOM killer) never shuts the pool down: the workers notice by themselves."""
+    script = (
+        "import os, sys, time\n"
+        "from studies.imaging.render import Renderer\n"
+        "pool = Renderer(decode_processes=2)._decoder_pool()\n"
+        "pids = {pool.submit(os.getpid).result() for _ in range(8)}\n"
+        "print(' '.join(map(str, pids)), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        workers = [int(pid) for pid in server.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A worker that exited but is not reaped yet (its parent is gone: init reaps it) is a zombie.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
