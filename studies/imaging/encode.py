@@ -1,17 +1,17 @@
 """Last stage: 8-bit display pixels → JPEG (interaction) or PNG (lossless).
 
 JPEG goes through libjpeg-turbo (simplejpeg), the fastest encoder reachable from Python; PNG
-through Pillow with light compression, since a viewer waits on it and the pixels are already
-8-bit.
+is written here with one fixed filter and light compression (see ``encode_png``), since a
+viewer waits on it and the pixels are already 8-bit.
 """
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 
 import numpy as np
 import simplejpeg
-from PIL import Image
 
 from .errors import InvalidRequest
 
@@ -48,8 +48,37 @@ def encode(pixels: np.ndarray, format: str = "jpeg", quality: int = 90) -> bytes
             # Full chroma resolution: colour ultrasound and overlays keep sharp edges.
             colorsubsampling="Gray" if gray else "444",
         )
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(
-        buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL
+    return encode_png(pixels)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """PNG (ISO/IEC 15948) with every row Sub-filtered (filter type 1) and zlib level 1.
+
+    Written here rather than through Pillow, which chooses a filter per row by trying them
+    all: for a 512² display image that was 3–5 ms against 1.3–1.7 ms, for a file 5–50 %
+    larger. The viewer sends one after every pause (the lossless view), so its cost is
+    server time per view; neighbouring display pixels are alike, so Sub does most of
+    what the adaptive choice did.
+    """
+    rows, columns = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels not in (1, 3):
+        raise InvalidRequest("only 8-bit gray or RGB pixels can be encoded")
+    flat = np.ascontiguousarray(pixels).reshape(rows, columns * channels)
+    filtered = np.empty((rows, flat.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 1  # Sub: each byte minus the same byte of the pixel to its left
+    filtered[:, 1 : 1 + channels] = flat[:, :channels]
+    np.subtract(flat[:, channels:], flat[:, :-channels], out=filtered[:, 1 + channels :])
+    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL)
+    data = compressor.compress(filtered.data) + compressor.flush()
+    header = struct.pack(">IIBBBBB", columns, rows, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    return b"".join(
+        (_PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", data), _chunk(b"IEND", b""))
     )
-    return buffer.getvalue()
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
