@@ -19,7 +19,8 @@ import os
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from channels.layers import get_channel_layer
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ def send_to_group(group: str, message: dict) -> None:
     layer raised, or TimeoutError."""
     layer = get_channel_layer()
     if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues are plain asyncio queues, awaited by consumers on the server's loop and
+        # not thread-safe: a put from the publishing loop's thread would not wake them. Called
+        # from a view (a sync_to_async thread), async_to_sync sends from the server's own loop.
+        async_to_sync(layer.group_send)(group, message)
         return
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _event_loop())
     try:

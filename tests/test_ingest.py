@@ -273,7 +273,8 @@ def test_events_from_many_threads_go_through_one_publishing_loop_in_order():
         sender = threading.Thread(target=publish, args=(number,))
         sender.start()
         sender.join()
-    # One loop for the process, not a thread and a loop per event.
+    # One loop for the process, not a thread and a loop per event (the in-memory layer of
+    # the embedded default sends from the caller's loop instead: see events.send_to_group).
     assert len({id(loop) for loop in loops}) == 1 and loops[0].is_running()
 
     async def receive_three() -> list[int]:
