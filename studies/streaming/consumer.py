@@ -10,6 +10,7 @@ render threads; the event loop only routes messages. All output goes through the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -209,9 +210,14 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
     async def _open_study(self, request: protocol.OpenStudy, *, checked: bool = False) -> None:
         uid = request.study
-        if not checked and not await self.access.check_study(uid):
+        first_open = uid not in self._studies
+        wants_picture = request.preview is not None and request.request is not None
+        # A study this socket has open (an outline refresh) is checked by reading its
+        # outline, which reads only what the user may see; a new one (its events are
+        # subscribed to first) and an early first picture need the answer before.
+        if not checked and (first_open or wants_picture) and not await self.access.check_study(uid):
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
-        if uid not in self._studies:
+        if first_open:
             if len(self._studies) >= self.max_open_studies:
                 raise ProtocolError(
                     Code.BAD_REQUEST, f"a socket opens at most {self.max_open_studies} studies"
@@ -223,7 +229,6 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self.groups.append(group)  # the base class leaves the groups on disconnect
             self._studies.add(uid)
         checked_at = self.access.now()
-        wants_picture = request.preview is not None and request.request is not None
         store = self.session.previews
         sent_first = False
         known = first_instances.get(uid) if wants_picture and store is not None else None
@@ -238,7 +243,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if loaded is None:
             self.access.forget_checks()
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
-        outline, targets, firsts = loaded
+        outline, targets, firsts, patient = loaded
         # The outline read every instance of the study, access included: the views that
         # follow find their files in memory.
         self.access.remember(targets, checked_at)
@@ -255,9 +260,16 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.outbox.put_text(outline)  # type: ignore[union-attr]
         if first is not None and not sent_first:
             await self._push_first(request, first)
-        await database_sync_to_async(audit.record)(
-            audit.Kind.IMAGE_SESSION, request=self.scope, user=self.user, study_uid=uid
-        )
+        if first_open:
+            # One image session per study and socket: an outline refresh is not another.
+            await database_sync_to_async(audit.record)(
+                audit.Kind.IMAGE_SESSION,
+                request=self.scope,
+                user=self.user,
+                study_uid=uid,
+                patient_id=patient["id"] or "",
+                patient_name=patient["name"] or "",
+            )
 
     async def _push_first(self, request: protocol.OpenStudy, target: Target) -> bool:
         """The first picture: a ``first_picture`` naming it, then the pixels."""
@@ -351,10 +363,10 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
 def _outline_text(
     user: Any, study_uid: str, request: int | None
-) -> tuple[str, list[Target], dict[str, str]] | None:
+) -> tuple[str, list[Target], dict[str, str], dict[str, Any]] | None:
     """The ``study`` message as JSON text, built in a read thread (it can be large), the
-    lookup facts of the study's instances, and the first instance of each series with
-    images (in the outline's order)."""
+    lookup facts of the study's instances, the first instance of each series with
+    images (in the outline's order), and the patient."""
     loaded = load_study(user, study_uid)
     if loaded is None:
         return None
@@ -366,7 +378,13 @@ def _outline_text(
         for series in outline["series"]
         if series["instances"]
     }
-    return protocol.dumps(outline), targets, firsts
+    try:
+        # Every number in it is finite (study_outline keeps only finite ones): no need
+        # for protocol.dumps' walk over a few thousand values.
+        text = json.dumps(outline, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        text = protocol.dumps(outline)
+    return text, targets, firsts, outline["patient"]
 
 
 def _open_from_query(

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Func, TextField
+from django.db.models import Count, F, Func, Sum, TextField
 
 from studies.access import visible_studies
 from studies.models import Instance, Series, Study
@@ -86,34 +89,181 @@ def load_study_outline(user: Any, study_uid: str) -> dict[str, Any] | None:
 
 
 def load_study(user: Any, study_uid: str) -> tuple[dict[str, Any], list[Target]] | None:
-    """The ``study`` message and the lookup facts of its instances (same three queries)."""
+    """The ``study`` message and the lookup facts of its instances.
+
+    The study (access included) and its series, with each series' instance count and sum
+    of instance keys, are read every time; the instances themselves only when they are
+    not in ``outlines`` as of those counts (three queries cold, two when nothing changed,
+    three when instances arrived: only the new rows are read).
+    """
     study = (
         visible_studies(user).select_related("patient").filter(study_instance_uid=study_uid).first()
     )
     if study is None:
         return None
-    series = list(Series.objects.filter(study=study))
-    by_series: dict[int, list[Instance]] = defaultdict(list)
-    instances = (
-        Instance.objects.filter(series__study=study)
-        .only(*_INSTANCE_FIELDS)
-        .annotate(**{f"tag_{tag}": AttributeValue(tag) for tag in _HEADER_TAGS})
+    series = list(
+        Series.objects.filter(study=study).annotate(
+            instance_count=Count("instances"), instance_sum=Sum("instances__id")
+        )
     )
-    for instance in instances:
-        by_series[instance.series_id].append(instance)
-    targets = [
-        target_of(instance, study.study_instance_uid)
-        for instances in by_series.values()
-        for instance in instances
-    ]
-    return study_message(study, series, by_series), targets
+    parts = outlines.parts(study, series)
+    by_series = {item.pk: parts[item.pk].instances for item in series}
+    fallback = {item.pk: parts[item.pk].frame_of_reference for item in series}
+    targets = [target for item in series for target in parts[item.pk].targets]
+    return study_message(study, series, by_series, fallback), targets
+
+
+@dataclass(frozen=True)
+class SeriesPart:
+    """What a series' instances contribute to the outline, as of ``count`` and ``total``
+    (its number of instances and the sum of their primary keys: an instance added, removed
+    or committed late under a lower key changes one or the other)."""
+
+    count: int
+    total: int
+    last: int  # highest primary key read
+    instances: list[dict[str, Any]]  # outlines, in stack order
+    targets: list[Target]
+    frame_of_reference: str  # from the instances' headers, for a series row without one
+
+    @property
+    def size(self) -> int:
+        return len(self.instances)
+
+
+class OutlineCache:
+    """Per study, the instance part of its last outline, bounded in instances.
+
+    An instance row never changes once stored (``studies.ingest`` stores a SOP Instance UID
+    once; the admin can only delete), so what was read of it stays true; a study whose
+    counts moved reads only the rows above the highest key it holds, and is read whole
+    when they do not add up (a deletion). The study, patient and series rows are read on
+    every outline, never kept. Outline refreshes while a modality stores (the viewer asks
+    again every 500 ms) otherwise re-read and re-parse every instance of the study.
+    """
+
+    def __init__(self, max_instances: int = 20_000) -> None:
+        self.max_instances = max_instances
+        self._studies: OrderedDict[Hashable, dict[Hashable, SeriesPart]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.rows_read = 0  # observations for tests
+
+    def parts(self, study: Study, series: list[Series]) -> dict[int, SeriesPart]:
+        """The instance part of each of ``series`` (annotated with ``instance_count`` and
+        ``instance_sum``), by series key."""
+        # Keyed with the rows' creation times too: a database rolled back (the tests) hands
+        # the same primary keys out again, to other studies and series.
+        study_key = (study.pk, study.created_at)
+        with self._lock:
+            held = dict(self._studies.get(study_key, {}))
+        keys = {item.pk: (item.pk, item.created_at) for item in series}
+        wanted = {item.pk: (item.instance_count, item.instance_sum or 0) for item in series}
+        parts: dict[int, SeriesPart] = {}
+        stale = []
+        for pk, stats in wanted.items():
+            part = held.get(keys[pk])
+            if part is not None and _same(part, stats):
+                parts[pk] = part
+            else:
+                stale.append(pk)
+        if stale:
+            olds = {pk: held.get(keys[pk]) for pk in stale}
+            since = min(old.last if old else 0 for old in olds.values())
+            rows = _instance_rows(Instance.objects.filter(series_id__in=stale, pk__gt=since))
+            whole = []
+            for pk in stale:
+                old = olds[pk]
+                new = [row for row in rows.get(pk, []) if old is None or row.pk > old.last]
+                part = _part(study, old, new)
+                if _same(part, wanted[pk]):
+                    parts[pk] = part
+                else:  # removed, or stored between the two queries: read it again
+                    whole.append(pk)
+            if whole:
+                rows = _instance_rows(Instance.objects.filter(series_id__in=whole))
+                for pk in whole:
+                    parts[pk] = _part(study, None, rows.get(pk, []))
+        self._keep(study_key, {keys[pk]: part for pk, part in parts.items()})
+        return parts
+
+    def clear(self) -> None:
+        with self._lock:
+            self._studies.clear()
+            self._size = 0
+
+    def _keep(self, study: Hashable, parts: dict[Hashable, SeriesPart]) -> None:
+        size = sum(part.size for part in parts.values())
+        with self._lock:
+            old = self._studies.pop(study, None)
+            if old is not None:
+                self._size -= sum(part.size for part in old.values())
+            if size > self.max_instances:
+                return
+            self._studies[study] = parts
+            self._size += size
+            while self._size > self.max_instances:
+                _, dropped = self._studies.popitem(last=False)
+                self._size -= sum(part.size for part in dropped.values())
+
+    def _count(self, rows: int) -> None:
+        with self._lock:
+            self.rows_read += rows
+
+
+outlines = OutlineCache()
+
+
+def _same(part: SeriesPart, stats: tuple[int, int]) -> bool:
+    return (part.count, part.total) == stats
+
+
+def _instance_rows(queryset: Any) -> dict[int, list[Instance]]:
+    """Instance rows (only the columns used, header values extracted), by series key."""
+    rows: dict[int, list[Instance]] = defaultdict(list)
+    found = queryset.only(*_INSTANCE_FIELDS).annotate(
+        **{f"tag_{tag}": AttributeValue(tag) for tag in _HEADER_TAGS}
+    )
+    for instance in found:
+        rows[instance.series_id].append(instance)
+    outlines._count(sum(len(items) for items in rows.values()))
+    return rows
+
+
+def _part(study: Study, old: SeriesPart | None, new: list[Instance]) -> SeriesPart:
+    """``old`` with the rows ``new`` added (rows above its highest key)."""
+    headers = [_header(instance) for instance in new]
+    added = [_instance(instance, header) for instance, header in zip(new, headers, strict=True)]
+    frame_of_reference = (old.frame_of_reference if old else "") or next(
+        (uid for header in headers if (uid := _text(header, FRAME_OF_REFERENCE))), ""
+    )
+    targets = [target_of(instance, study.study_instance_uid) for instance in new]
+    if old is not None:
+        added = old.instances + added
+        targets = old.targets + targets
+    return SeriesPart(
+        count=len(added),
+        total=(old.total if old else 0) + sum(instance.pk for instance in new),
+        last=max([old.last if old else 0, *(instance.pk for instance in new)]),
+        instances=stack_order(added) if new else added,
+        targets=targets,
+        frame_of_reference=frame_of_reference,
+    )
 
 
 def study_message(
-    study: Study, series: list[Series], by_series: dict[int, list[Instance]]
+    study: Study,
+    series: list[Series],
+    by_series: dict[int, list[dict[str, Any]]],
+    frame_of_reference: dict[int, str] | None = None,
 ) -> dict[str, Any]:
+    """``by_series``: the instance outlines of each series (by key), in stack order;
+    ``frame_of_reference``: found in the instances' headers, for series rows without one."""
     patient = study.patient
-    outlines = [_series(item, by_series.get(item.pk, [])) for item in series]
+    fallback = frame_of_reference or {}
+    outlines = [
+        _series(item, by_series.get(item.pk, []), fallback.get(item.pk, "")) for item in series
+    ]
     # Series by number (unnumbered last), then by UID so the order is stable.
     series_order = sorted(
         zip(series, outlines, strict=True),
@@ -139,20 +289,17 @@ def study_message(
     }
 
 
-def _series(series: Series, instances: list[Instance]) -> dict[str, Any]:
-    outlines = [_instance(instance) for instance in instances]
-    frame_of_reference = series.frame_of_reference_uid or next(
-        (uid for instance in instances if (uid := _text(_header(instance), FRAME_OF_REFERENCE))),
-        "",
-    )
+def _series(
+    series: Series, instances: list[dict[str, Any]], frame_of_reference: str
+) -> dict[str, Any]:
     return {
         "uid": series.series_instance_uid,
         "number": series.series_number,
         "modality": series.modality,
         "description": series.description,
         "body_part": series.body_part_examined,
-        "frame_of_reference": frame_of_reference or None,
-        "instances": stack_order(outlines),
+        "frame_of_reference": series.frame_of_reference_uid or frame_of_reference or None,
+        "instances": instances,
     }
 
 
@@ -172,8 +319,7 @@ def _header(instance: Instance) -> dict[str, Any]:
     return header
 
 
-def _instance(instance: Instance) -> dict[str, Any]:
-    header = _header(instance)
+def _instance(instance: Instance, header: dict[str, Any]) -> dict[str, Any]:
     position = _numbers(header, IMAGE_POSITION, 3)
     orientation = _numbers(header, IMAGE_ORIENTATION, 6)
     spacing = _numbers(header, PIXEL_SPACING, 2)

@@ -177,3 +177,21 @@ async def test_a_bad_or_hidden_study_in_the_socket_address_is_an_error_not_a_ref
     assert (await hidden.receive_json()) == {"type": "pong"}
     await hidden.close()
     assert (error["code"], error["request"]) == ("not_found", 3)
+
+
+async def test_an_outline_refresh_is_not_another_image_session(clinician, phantom_slices):
+    from studies.models import AuditEvent, Study
+
+    study = phantom_slices[0].study
+    patient = await database_sync_to_async(
+        lambda: Study.objects.get(study_instance_uid=study).patient.patient_id
+    )()
+    viewer = await Viewer.open(clinician)
+    for request in (1, 2):  # the viewer asks again as instances arrive
+        await viewer.send(type="open_study", study=study, request=request)
+        assert (await viewer.receive_json())["request"] == request
+    await viewer.close()
+    events = await database_sync_to_async(
+        lambda: list(AuditEvent.objects.filter(kind=AuditEvent.Kind.IMAGE_SESSION))
+    )()
+    assert [(e.study_instance_uid, e.patient_id) for e in events] == [(study, patient)]

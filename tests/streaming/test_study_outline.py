@@ -75,3 +75,69 @@ def test_outline_is_none_for_an_unknown_study_or_an_anonymous_user(clinician):
     assert load_study_outline(clinician, "1.2.3.404") is None
     assert load_study_outline(AnonymousUser(), stored.study) is None
     assert load_study_outline(clinician, stored.study)["study"] == stored.study
+
+
+def _store_slices(study, series, numbers):
+    return [
+        store(
+            make_ct(
+                study_uid=study,
+                series_uid=series,
+                instance_number=number,
+                ImagePositionPatient=[0, 0, -number * 2.5],
+                ImageOrientationPatient=[1, 0, 0, 0, 1, 0],
+            )
+        )
+        for number in numbers
+    ]
+
+
+def _uids(outline):
+    return [i["uid"] for i in outline["series"][0]["instances"]]
+
+
+@pytest.mark.django_db
+def test_an_unchanged_study_is_outlined_again_without_reading_its_instances(
+    clinician, django_assert_num_queries
+):
+    from studies.streaming.study_outline import outlines
+
+    study = generate_uid()
+    _store_slices(study, generate_uid(), [1, 2, 3])
+    first = load_study_outline(clinician, study)
+    read = outlines.rows_read
+    # 1 study with patient (access check inside), 2 series with their instance counts.
+    with django_assert_num_queries(2):
+        again = load_study_outline(clinician, study)
+    assert again == first and outlines.rows_read == read
+
+
+@pytest.mark.django_db
+def test_an_instance_stored_since_is_read_alone_and_takes_its_place_in_the_stack(clinician):
+    from studies.streaming.study_outline import outlines
+
+    study, series = generate_uid(), generate_uid()
+    slices = _store_slices(study, series, [1, 2, 4])
+    load_study_outline(clinician, study)
+    read = outlines.rows_read
+    (third,) = _store_slices(study, series, [3])
+    outline = load_study_outline(clinician, study)
+    assert outlines.rows_read == read + 1
+    assert _uids(outline) == [s.instance for s in (slices[0], slices[1], third, slices[2])]
+
+
+@pytest.mark.django_db
+def test_an_instance_removed_leaves_the_outline_even_when_another_arrived(clinician):
+    from studies.counts import recount_studies
+    from studies.models import Instance
+
+    study, series = generate_uid(), generate_uid()
+    slices = _store_slices(study, series, [1, 2, 3])
+    load_study_outline(clinician, study)
+    removed = Instance.objects.get(sop_instance_uid=slices[1].instance)
+    study_id = removed.series.study_id
+    removed.delete()
+    recount_studies([study_id])
+    (fourth,) = _store_slices(study, series, [4])  # as many instances as before
+    outline = load_study_outline(clinician, study)
+    assert _uids(outline) == [slices[0].instance, slices[2].instance, fourth.instance]
