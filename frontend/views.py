@@ -18,6 +18,7 @@ from django.urls import get_script_prefix
 from django.views.decorators.http import require_GET, require_POST
 
 from frontend import listing
+from frontend.first_preview import first_preview
 from frontend.forms import StudySearchForm
 from frontend.uploads import ingest_uploads, max_request_bytes, result_as_json
 from studies import audit
@@ -103,8 +104,9 @@ def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
 @require_GET
 @login_required
 def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
-    """The image viewer page. It carries only the study UID and where the websocket and the
-    DICOMweb thumbnails are; everything else arrives over the socket (PROTOCOL.md)."""
+    """The image viewer page. It carries the study UID, where the websocket and the DICOMweb
+    thumbnails are and, when this process has it, the first image's preview (first_preview);
+    everything else arrives over the socket (PROTOCOL.md)."""
     study = _visible_study(request, study_instance_uid)
     if isinstance(study, HttpResponse):
         return study
@@ -119,13 +121,16 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
     nodes = list(PacsNode.objects.filter(enabled=True).values_list("name", flat=True))
     # ?series= opens that series first; anything that is not a UID is ignored.
     series = request.GET.get("series", "")
+    series = series if is_valid_uid(series) else ""
     prefix = get_script_prefix()
     return render(
         request,
         "frontend/viewer.html",
         {
             "study": study,
-            "initial_series": series if is_valid_uid(series) else "",
+            "initial_series": series,
+            # After the access check above: never a picture of a study the user may not open.
+            "first_preview": first_preview(study_instance_uid, series),
             "socket_path": f"{prefix}ws/viewer/",
             "dicomweb_root": f"{prefix}dicomweb/",
             "pacs_nodes": nodes,

@@ -265,6 +265,65 @@ def test_study_list_opens_the_viewer_and_first_pixels_appear(viewer_server):
     assert markers == ["A", "L", "P", "R"]  # axial, head first supine
 
 
+def grey(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+
+
+def best_shift(a: np.ndarray, b: np.ndarray, reach: int = 6) -> tuple[int, int]:
+    """The (dx, dy) that moves the middle of ``b`` onto the middle of ``a`` best."""
+    h, w = a.shape
+    top, left = h // 5, w // 5
+    middle = a[top : h - top, left : w - left]
+    scores = {
+        (dx, dy): float(
+            np.abs(middle - b[top + dy : h - top + dy, left + dx : w - left + dx]).mean()
+        )
+        for dx in range(-reach, reach + 1)
+        for dy in range(-reach, reach + 1)
+    }
+    return min(scores, key=scores.__getitem__)
+
+
+def test_the_page_carries_its_first_picture_where_the_viewer_then_draws(viewer_server):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    url = f"{server.url}/studies/{study.study_uid}/view/"
+    with chromium_page() as page:
+        # The first open leaves the first picture ready in the server (frontend/first_preview.py).
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        # No module runs: what the HTML alone puts on screen.
+        page.route("**/frontend/js/**", lambda route: route.abort())
+        page.goto(url)
+        picture = page.locator("img[data-role='boot-picture']")
+        expect(picture).to_be_visible()
+        page.wait_for_function(
+            "() => document.querySelector('img[data-role=\"boot-picture\"]').complete"
+        )
+        instance = picture.get_attribute("data-instance")
+        grid = page.locator("[data-role='viewports']").bounding_box()
+        assert grid is not None
+        shown = grey(page.screenshot(clip=grid))
+        save_screenshot(page, "viewer-page-first-picture")
+        # With the viewer: its canvas takes over and the page's picture goes.
+        page.unroute("**/frontend/js/**")
+        page.goto(url)
+        wait_loaded(page, 0, study.thin_instances[0])
+        expect(picture).to_have_count(0)
+        drawn = grey(page.screenshot(clip=grid))
+        errors = page.errors
+
+    assert errors == []
+    assert instance == study.thin_instances[0]
+    h, w = shown.shape
+    assert (shown[h // 5 : -h // 5, w // 5 : -w // 5] > 10).mean() > 0.15  # the phantom, lit
+    # The same picture at the same place: nothing jumps when the canvas takes over.
+    assert best_shift(shown, drawn) in {(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)}
+
+
 def test_scrolling_changes_the_image(viewer_server):
     server, study = viewer_server
     from playwright.sync_api import expect

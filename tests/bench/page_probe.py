@@ -3,8 +3,11 @@ the page's own code watches the biggest canvas after every animation frame.
 
 After each frame (a task queued from ``requestAnimationFrame``, so it runs once that frame's
 drawing is done) it reads five rows of the canvas back. "First pixels" is the first frame in
-which at least 1 % of those samples are not black; every frame whose samples differ from the
-previous one counts as one new image on screen. The same script records when the page's
+which at least 1 % of those samples are not black, in the biggest canvas or in any other
+canvas or loaded ``<img>`` that is rendered and covers at least a tenth of the window (a
+page may show its first picture in an element of its own, above the canvas that takes over
+later: ours does, frontend/first_preview.py); every frame whose biggest-canvas samples differ
+from the previous one counts as one new image on screen. The same script records when the page's
 first WebSocket opened and when an element first got a non-empty ``data-loaded`` attribute
 (our viewer sets it on a viewport once the server has sent everything for its view). All
 times are ``performance.now()``: milliseconds since the navigation started.
@@ -41,18 +44,12 @@ PROBE_SCRIPT = r"""
     }
     return best;
   }
-  function sample() {
-    const now = performance.now();
-    bench.frames.push(now);
-    const canvas = biggestCanvas();
-    if (!canvas || canvas.width < 2 || canvas.height < 2) return;
-    const ctx = canvas.getContext('2d');
-    if (!ctx) return;
+  function rows(ctx, width, height) {
     let hash = 0;
     let lit = 0;
     let total = 0;
     for (const row of ROWS) {
-      const data = ctx.getImageData(0, Math.floor(canvas.height * row), canvas.width, 1).data;
+      const data = ctx.getImageData(0, Math.floor(height * row), width, 1).data;
       for (let i = 0; i < data.length; i += 4) {
         const value = data[i] + data[i + 1] + data[i + 2];
         if (value > 30) lit += 1;
@@ -60,7 +57,50 @@ PROBE_SCRIPT = r"""
         hash = (Math.imul(hash, 31) + value) | 0;
       }
     }
-    if (bench.firstPixels === null && lit >= total * 0.01) bench.firstPixels = now;
+    return { hash, lit: total > 0 && lit >= total * 0.01 };
+  }
+  // Before the first pixels: is any other big, rendered canvas or image lit?
+  let scratch = null;
+  function otherLit(biggest) {
+    const least = window.innerWidth * window.innerHeight * 0.1;
+    for (const element of document.querySelectorAll('canvas, img')) {
+      if (element === biggest) continue;
+      const box = element.getBoundingClientRect();
+      if (box.width * box.height < least) continue;
+      if (!element.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+      if (element.tagName === 'IMG') {
+        if (!element.complete || !element.naturalWidth) continue;
+        scratch = scratch || document.createElement('canvas');
+        scratch.width = Math.max(2, Math.round(box.width));
+        scratch.height = Math.max(2, Math.round(box.height));
+        const ctx = scratch.getContext('2d', { willReadFrequently: true });
+        ctx.fillStyle = '#000';
+        ctx.fillRect(0, 0, scratch.width, scratch.height);
+        // As the page fits it (object-fit: contain or the element's own box).
+        const [nw, nh] = [element.naturalWidth, element.naturalHeight];
+        const fit = getComputedStyle(element).objectFit === 'contain'
+          ? Math.min(scratch.width / nw, scratch.height / nh) : 0;
+        const w = fit ? nw * fit : scratch.width;
+        const h = fit ? nh * fit : scratch.height;
+        ctx.drawImage(element, (scratch.width - w) / 2, (scratch.height - h) / 2, w, h);
+        if (rows(ctx, scratch.width, scratch.height).lit) return true;
+      } else if (element.width >= 2 && element.height >= 2) {
+        const ctx = element.getContext('2d');
+        if (ctx && rows(ctx, element.width, element.height).lit) return true;
+      }
+    }
+    return false;
+  }
+  function sample() {
+    const now = performance.now();
+    bench.frames.push(now);
+    const canvas = biggestCanvas();
+    if (bench.firstPixels === null && otherLit(canvas)) bench.firstPixels = now;
+    if (!canvas || canvas.width < 2 || canvas.height < 2) return;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return;
+    const { hash, lit } = rows(ctx, canvas.width, canvas.height);
+    if (bench.firstPixels === null && lit) bench.firstPixels = now;
     if (bench.firstPixels !== null && hash !== lastHash) bench.changes.push(now);
     lastHash = hash;
   }

@@ -7,6 +7,11 @@
  *
  * Without this the socket opened only once every module had loaded and run: on a busy
  * server or a slow line that is most of the time to first pixels.
+ *
+ * When the server had the first image's preview ready, the page itself carries it (an
+ * `<img data-role="boot-picture">` in the viewport grid, frontend/first_preview.py), on screen
+ * before any module runs; then the socket's first picture is not drawn here, and `dispose`
+ * removes that image too.
  * @module viewer/boot
  */
 
@@ -76,6 +81,8 @@ function openEarly(root) {
   let named = null;
   /** @type {HTMLCanvasElement | null} */
   let canvas = null;
+  /** @type {HTMLElement | null} the page's own first picture, if it carries one */
+  let picture = root.querySelector('[data-role="boot-picture"]');
   /** @param {MessageEvent} event */
   const onMessage = (event) => {
     if (!listening) return;
@@ -89,7 +96,7 @@ function openEarly(root) {
           // The viewer reports what it cannot read.
         }
       }
-    } else if (named && event.data instanceof ArrayBuffer) {
+    } else if (named && !picture && event.data instanceof ArrayBuffer) {
       canvas = drawFirst(root, event.data) ?? canvas;
     }
   };
@@ -105,6 +112,8 @@ function openEarly(root) {
       return taken;
     },
     dispose() {
+      picture?.remove();
+      picture = null;
       if (canvas) {
         canvas.dataset.disposed = '1';
         canvas.remove();

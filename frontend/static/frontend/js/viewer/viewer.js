@@ -670,9 +670,18 @@ export class Viewer {
     const early = this.#earlyPicture;
     this.#earlyPicture = null;
     if (early) this.#firstPictureArrived(early.message, early.decoded);
-    // boot.js's picture stays until the viewport has drawn (its draws wait for a frame).
+    // boot.js's picture (or the page's own, without an early socket) stays until the
+    // viewport has drawn (its draws wait for a frame).
     const boot = this.#early;
-    if (boot) requestAnimationFrame(() => requestAnimationFrame(() => boot.dispose()));
+    const page = this.#root.querySelector('[data-role="boot-picture"]');
+    if (boot || page) {
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          boot?.dispose();
+          page?.remove();
+        }),
+      );
+    }
   }
 
   /** Gives each visible empty viewport a series not yet on show (else the first one). */
