@@ -52,7 +52,7 @@ def encode(pixels: np.ndarray, format: str = "jpeg", quality: int = 90) -> bytes
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """PNG (ISO/IEC 15948) with every row Sub-filtered (filter type 1) and zlib level 1.
+    """PNG (ISO/IEC 15948) with every row Sub-filtered (filter type 1), zlib level 1.
 
     Written here rather than through Pillow, which chooses a filter per row by trying them
     all: for a 512² display image that was 3–5 ms against 1.3–1.7 ms, for a file 5–50 %
@@ -69,7 +69,13 @@ def encode_png(pixels: np.ndarray) -> bytes:
     filtered[:, 0] = 1  # Sub: each byte minus the same byte of the pixel to its left
     filtered[:, 1 : 1 + channels] = flat[:, :channels]
     np.subtract(flat[:, channels:], flat[:, :-channels], out=filtered[:, 1 + channels :])
-    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL)
+    # Gray: run-length matching only (Z_RLE). Sub-filtered display pixels are mostly runs
+    # and small differences, which Huffman codes well; searching for longer matches found
+    # little. For the 512² CT display image of ``make load``: 1.9 ms and 55 KB against
+    # 2.7 ms and 61 KB (thread CPU time). Colour keeps the full search: there RLE files
+    # came out 15–50 % larger for no time saved.
+    strategy = zlib.Z_RLE if channels == 1 else zlib.Z_DEFAULT_STRATEGY
+    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, 15, 8, strategy)
     data = compressor.compress(filtered.data) + compressor.flush()
     header = struct.pack(">IIBBBBB", columns, rows, 8, 0 if channels == 1 else 2, 0, 0, 0)
     return b"".join(

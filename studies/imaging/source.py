@@ -12,7 +12,6 @@ import os
 import zlib
 from collections.abc import Hashable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
@@ -47,12 +46,14 @@ def source_key(source: Source) -> Hashable | None:
     """A cache key that changes when a file changes; None for in-memory sources."""
     if isinstance(source, Dataset | bytes | bytearray):
         return None
-    path = Path(source)
     try:
-        stat = path.stat()
+        stat = os.stat(source)
     except OSError as exc:
         raise InvalidImage(f"cannot read the image file: {exc.strerror}")
-    return ("path", str(path.resolve()), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    # The file itself (device and inode), not its name: every spelling of a path to it
+    # shares the entries, and no resolving of each path component per tile (realpath is
+    # one lstat per directory level, for every tile of every view).
+    return ("file", stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def load_dataset(source: Source, limits: Limits) -> Dataset:

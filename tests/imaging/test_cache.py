@@ -84,3 +84,26 @@ def test_the_renderer_keeps_its_cache_within_the_configured_bytes():
         renderer.render(sample_path(name), output_size=(256, 256))
         assert renderer.cache.nbytes <= limit
     assert renderer.cache.stats().evictions > 0
+
+
+def test_two_paths_to_one_file_share_its_decoded_frame(tmp_path):
+    original = tmp_path / "ct.dcm"
+    original.write_bytes(sample_path("CT_small.dcm").read_bytes())
+    (tmp_path / "link").symlink_to(tmp_path)
+    renderer = Renderer()
+    renderer.render(original)
+    decoded = len(renderer.cache)
+    renderer.render(tmp_path / "link" / "." / "ct.dcm")
+    assert len(renderer.cache) == decoded  # nothing decoded again
+
+
+def test_a_file_replaced_under_the_same_name_is_read_again(tmp_path):
+    path = tmp_path / "image.dcm"
+    path.write_bytes(sample_path("CT_small.dcm").read_bytes())
+    renderer = Renderer()
+    first = renderer.frame_info(path)
+    replacement = tmp_path / "new.dcm"
+    replacement.write_bytes(sample_path("MR_small.dcm").read_bytes())
+    replacement.replace(path)  # a new file (inode) under the old name
+    second = renderer.frame_info(path)
+    assert (first.modality, second.modality) == ("CT", "MR")
