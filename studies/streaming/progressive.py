@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from studies.imaging import Renderer
 from studies.imaging.encode import encode
 from studies.imaging.errors import ImagingError, InvalidRequest, NoPixelData
@@ -157,37 +159,58 @@ async def _stream_view(
     if lane is not None:
         lane.go(view.request)
 
-    for tile in plan.tiles:
-        bitmap = await session.slots.run(_tile, renderer, target.path, view.frame, view, tile)
-        await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
+    shown: _Shown | None = None
+    union = _union(plan.tiles)
+    if plan.level == 0 and union.width * union.height <= BATCH_PIXELS:
+        # One job: the display pixels of all tiles in one pass, each tile cut from them
+        # and encoded; they are kept for the lossless image, which is most often the same
+        # pixels (scale ≥ 1) and then costs only its PNG.
+        shown, bitmaps = await session.slots.run(
+            _full_resolution_tiles, renderer, target.path, view.frame, view, union, plan.tiles
+        )
+        for tile, bitmap in zip(plan.tiles, bitmaps, strict=True):
+            await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
+    else:
+        for tile in plan.tiles:
+            bitmap = await session.slots.run(_tile, renderer, target.path, view.frame, view, tile)
+            await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
 
     if view.diagnostic:
-        await _lossless(session, sender, target, view, plan)
+        await _lossless(session, sender, target, view, plan, shown)
     if lane is None:
         await _prefetch(session, sender, view)
     if not view.diagnostic:
         # Any newer request for this viewport has cancelled us by now: the view is idle.
         loop = asyncio.get_running_loop()
         await asyncio.sleep(max(0.0, arrived + IDLE_SECONDS - loop.time()))
-        await _lossless(session, sender, target, view, plan)
+        await _lossless(session, sender, target, view, plan, shown)
     sender.text(
         {"type": "done", "request": view.request, "viewport": view.viewport, "level": plan.level}
     )
 
 
 async def _lossless(
-    session: Session, sender: _Sender, target: Target, view: View, plan: Plan
+    session: Session,
+    sender: _Sender,
+    target: Target,
+    view: View,
+    plan: Plan,
+    shown: _Shown | None = None,
 ) -> None:
-    bitmap = await session.slots.run(
-        _region,
-        session.renderer,
-        target.path,
-        view.frame,
-        view,
-        plan.region,
-        plan.lossless_size,
-        "png",
-    )
+    pixels = shown.crop(plan.region, plan.lossless_size) if shown is not None else None
+    if pixels is not None:
+        bitmap = await session.slots.run(_encoded, pixels, "png")
+    else:
+        bitmap = await session.slots.run(
+            _region,
+            session.renderer,
+            target.path,
+            view.frame,
+            view,
+            plan.region,
+            plan.lossless_size,
+            "png",
+        )
     await sender.pixels(
         Kind.LOSSLESS, "png", plan.lossless_level, view.frame, 0, plan.region, bitmap
     )
@@ -470,7 +493,76 @@ class _Sender:
         self._outbox.put_text(dumps(message), self._view.viewport, self._generation)
 
 
+# The tiles of a full-resolution view are rendered in one job when together they hold at
+# most this many pixels (16 tiles of 256²: a few milliseconds); larger views go tile by
+# tile, so the centre of a large image sharpens first.
+BATCH_PIXELS = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """Display pixels of a view's tiles at full resolution and the rectangle they cover."""
+
+    pixels: np.ndarray
+    rect: Rect
+
+    def crop(self, region: Rect, size: tuple[int, int]) -> np.ndarray | None:
+        """``region`` at ``size``, if that is a plain cut of these pixels (whole pixels,
+        not resampled), else None."""
+        numbers = (region.x, region.y, region.width, region.height)
+        if not all(float(n).is_integer() for n in numbers):
+            return None
+        if size != (int(region.width), int(region.height)):
+            return None
+        x, y = int(region.x - self.rect.x), int(region.y - self.rect.y)
+        width, height = size
+        rows, columns = self.pixels.shape[:2]
+        if x < 0 or y < 0 or x + width > columns or y + height > rows:
+            return None
+        return self.pixels[y : y + height, x : x + width]
+
+
+def _union(tiles: tuple[Tile, ...]) -> Rect:
+    if not tiles:
+        return Rect(0.0, 0.0, 0.0, 0.0)
+    x0 = min(tile.rect.x for tile in tiles)
+    y0 = min(tile.rect.y for tile in tiles)
+    x1 = max(tile.rect.x + tile.rect.width for tile in tiles)
+    y1 = max(tile.rect.y + tile.rect.height for tile in tiles)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
 # ------------------------------------------------------------- in the render threads
+
+
+def _full_resolution_tiles(
+    renderer: Renderer, path: Path, frame: int, view: View, union: Rect, tiles: tuple[Tile, ...]
+) -> tuple[_Shown, list[_Bitmap]]:
+    """Level-0 tiles cut from one rendering of the rectangle they cover: the same pixels
+    as ``_tile`` gives each (a plain crop, one table lookup per pixel, overlays burnt per
+    pixel), with one lookup table and one pass instead of one per tile."""
+    width, height = int(union.width), int(union.height)
+    pixels = renderer.render_pixels(
+        path,
+        frame,
+        window=view.window,
+        voi_index=view.voi,
+        function=view.function,
+        invert=view.invert,
+        region=(union.x, union.y, union.width, union.height),
+        output_size=(width, height),
+    )
+    shown = _Shown(pixels, union)
+    bitmaps = []
+    for tile in tiles:
+        cut = shown.crop(tile.rect, (int(tile.rect.width), int(tile.rect.height)))
+        assert cut is not None  # tiles are whole pixels inside their union
+        bitmaps.append(_encoded(cut, "jpeg"))
+    return shown, bitmaps
+
+
+def _encoded(pixels: np.ndarray, encoding: str) -> _Bitmap:
+    return _Bitmap(encode(pixels, encoding, JPEG_QUALITY), pixels.shape[1], pixels.shape[0])
 
 
 def _region(

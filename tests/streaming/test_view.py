@@ -55,6 +55,33 @@ async def test_preview_comes_first_then_tiles_covering_the_frame_then_lossless_t
     assert messages[-1].json == {"type": "done", "request": 1, "viewport": 0, "level": 0}
 
 
+async def test_full_resolution_tiles_and_lossless_are_the_renderers_own_bytes(
+    clinician, phantom_slices
+):
+    # The tiles of a small full-resolution view are cut from one rendering of the region
+    # they cover, and the lossless image from the same pixels: each must be exactly what
+    # the renderer gives for that tile or region alone.
+    stored = phantom_slices[2]
+    viewer = await Viewer.open(clinician)
+    region = [100, 60, 300, 400]
+    await viewer.send(**view(3, stored.instance, region=region, scale=1.5, window=LUNG))
+    messages = await viewer.until_done(3)
+    await viewer.close()
+
+    renderer = get_renderer()
+    tiles = of_kind(messages, Kind.TILE)
+    assert len(tiles) == 4
+    for tile in tiles:
+        column, row = int(tile.header.x) // 256, int(tile.header.y) // 256
+        expected = renderer.render_tile(stored.path, 0, 0, column, row, window=LUNG, quality=90)
+        assert tile.payload == expected
+    (lossless,) = of_kind(messages, Kind.LOSSLESS)
+    expected = renderer.render(
+        stored.path, 0, window=LUNG, region=region, output_size=(300, 400), format="png"
+    )
+    assert lossless.payload == expected
+
+
 async def test_tiles_cover_a_zoomed_region_nearest_its_centre_first(clinician, transactional_db):
     image = await _store(make_ct(rows=1024, columns=1024))
     region = [100, 100, 900, 500]  # x 100..1000, y 100..600
