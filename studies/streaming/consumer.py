@@ -215,8 +215,10 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         # A study this socket has open (an outline refresh) is checked by reading its
         # outline, which reads only what the user may see; a new one (its events are
         # subscribed to first) and an early first picture need the answer before.
-        if not checked and (first_open or wants_picture) and not await self.access.check_study(uid):
-            raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
+        if not checked and (first_open or wants_picture):
+            if not await self.access.check_study(uid):
+                raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
+            checked = True
         if first_open:
             if len(self._studies) >= self.max_open_studies:
                 raise ProtocolError(
@@ -239,7 +241,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             if store is not None and store.remembered(early.path, 0):
                 self.access.remember([early], checked_at)
                 sent_first = await self._push_first(request, early)
-        loaded = await read_async(_outline_text)(self.user, uid, request.request)
+        loaded = await read_async(_outline_text)(self.user, uid, request.request, checked)
         if loaded is None:
             self.access.forget_checks()
             raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
@@ -362,12 +364,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
 
 def _outline_text(
-    user: Any, study_uid: str, request: int | None
+    user: Any, study_uid: str, request: int | None, checked: bool = False
 ) -> tuple[str, list[Target], dict[str, str], dict[str, Any]] | None:
     """The ``study`` message as JSON text, built in a read thread (it can be large), the
     lookup facts of the study's instances, the first instance of each series with
-    images (in the outline's order), and the patient."""
-    loaded = load_study(user, study_uid)
+    images (in the outline's order), and the patient. ``checked``: the user's access to
+    the study was confirmed just before (the outline need not ask again)."""
+    loaded = load_study(user, study_uid, access_checked=checked)
     if loaded is None:
         return None
     outline, targets = loaded
