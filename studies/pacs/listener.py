@@ -31,7 +31,15 @@ from pynetdicom.transport import ThreadedAssociationServer
 from studies import audit
 from studies.ingest import ingest_bytes
 from studies.models import Instance, PacsNode
-from studies.pacs import find_scp, nodes, pdu_guard, received, statuses, syntaxes
+from studies.pacs import (
+    find_scp,
+    nodes,
+    pdu_guard,
+    received,
+    statuses,
+    store_response,
+    syntaxes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +165,7 @@ def _handle_store(event) -> int:
 
 
 def application_entity(ae_title: str | None = None) -> AE:
+    store_response.quiet_standard_logging()
     ae = AE(ae_title=ae_title or settings.DICOM_AE_TITLE)
     ae.maximum_associations = settings.DICOM_MAX_ASSOCIATIONS
     ae.maximum_pdu_size = settings.DICOM_MAX_PDU_BYTES
@@ -196,6 +205,7 @@ HANDLERS = [
     # First, before the DUL reads a byte: malformed PDUs and oversized data sets end the
     # association (studies.pacs.pdu_guard).
     (evt.EVT_CONN_OPEN, pdu_guard.guard),
+    (evt.EVT_CONN_OPEN, store_response.install_on_open),
     (evt.EVT_REQUESTED, _handle_requested),
     (evt.EVT_C_STORE, _handle_store),
     (evt.EVT_C_FIND, find_scp.handle_find),

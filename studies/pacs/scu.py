@@ -28,7 +28,7 @@ from pynetdicom.sop_class import (
 )
 
 from studies.models import PacsNode
-from studies.pacs import pdu_guard, statuses, syntaxes
+from studies.pacs import pdu_guard, statuses, store_response, syntaxes
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ ProgressCallback = Callable[[SubOperations], bool]
 
 
 def _ae_for(node: PacsNode) -> AE:
+    store_response.quiet_standard_logging()
     ae = AE(ae_title=node.calling_ae_title)
     ae.connection_timeout = settings.DICOM_CONNECT_TIMEOUT
     ae.acse_timeout = settings.DICOM_ACSE_TIMEOUT
@@ -152,6 +153,8 @@ def associate(
         evt_handlers=[
             (evt.EVT_CONN_OPEN, pdu_guard.guard),
             (evt.EVT_CONN_OPEN, _no_delay),
+            # C-GET: the instances come back as C-STORE requests we answer on this association.
+            (evt.EVT_CONN_OPEN, store_response.install_on_open),
             *(handlers or []),
         ],
     )
