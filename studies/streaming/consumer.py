@@ -212,10 +212,10 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         uid = request.study
         first_open = uid not in self._studies
         wants_picture = request.preview is not None and request.request is not None
-        # A study this socket has open (an outline refresh) is checked by reading its
-        # outline, which reads only what the user may see; a new one (its events are
-        # subscribed to first) and an early first picture need the answer before.
-        if not checked and (first_open or wants_picture):
+        # Checked before anything (PROTOCOL.md: an open_study is always checked at once),
+        # through the socket's access cache, so a refresh also renews its confirmation;
+        # the outline then reads the study without asking again.
+        if not checked:
             if not await self.access.check_study(uid):
                 raise ProtocolError(Code.NOT_FOUND, f"no study {uid} that you may view")
             checked = True
