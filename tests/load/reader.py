@@ -15,9 +15,10 @@
 - scrolling in bursts at ``fps``, pausing to look, changing the window now and then (the
   browser re-maps the picture it holds at once, then asks for the sharp view), and opening
   the next study every few bursts (a new stack: its previews are not held yet, so the first
-  steps through it may wait for them, or find none: stale); an ``instance_stored`` for the
-  open study asks for its outline again once such messages rest 500 ms (viewer.js), and a
-  grown stack asks previews of its new slices.
+  steps through it may wait for them, or find none: stale); ``instance_stored`` for the
+  open study asks for its outline again 500 ms after the first of a burst and every
+  500 ms while they keep coming (viewer.js, coalesce.js), and a grown stack asks previews
+  of its new slices.
 
 Latencies recorded, as the reader sees them:
 
@@ -51,6 +52,7 @@ SCROLLING = 0.5  # viewer.js SCROLLING_MS: a new slice this soon after the last 
 PATIENCE = 0.4  # view-pacer.js patienceMs
 SCROLL_REST = 0.12  # viewport.js SCROLL_REST_MS
 SETTINGS_REST = 0.4  # viewer.js SETTINGS_REST_MS
+REFRESH_EVERY = 0.5  # viewer.js: outline refreshes coalesced per 500 ms (coalesce.js)
 STACK_PREVIEWS = 384  # viewer.js STACK_PREVIEWS
 REMEMBERED = 256  # requests whose items are still recognised (request-ledger.js)
 WINDOWS = [[40, 400], [-600, 1500], [400, 1800], [50, 150]]
@@ -164,12 +166,7 @@ class Reader:
                         outline[1].set_result(message.json)
                     continue
                 if kind == "instance_stored" and message.json.get("study") == self.study_uid:
-                    # viewer.js: several arrive together, one refresh once they rest 500 ms.
-                    if self.reopen_timer is not None:
-                        self.reopen_timer.cancel()
-                    self.reopen_timer = asyncio.get_running_loop().call_later(
-                        0.5, self._refresh_outline
-                    )
+                    self._instance_stored()
                     continue
                 if kind == "study" and message.json.get("request") == self.refresh_request:
                     self._refreshed(message.json)
@@ -406,7 +403,16 @@ class Reader:
         else:
             self._request_view()
 
+    def _instance_stored(self) -> None:
+        """viewer.js (coalesce.js): the first of a burst starts a 500 ms timer, later ones
+        ride on it: one refresh per burst, and one every 500 ms while they keep coming."""
+        if self.reopen_timer is None:
+            self.reopen_timer = asyncio.get_running_loop().call_later(
+                REFRESH_EVERY, self._refresh_outline
+            )
+
     def _refresh_outline(self) -> None:
+        self.reopen_timer = None
         self.refresh_request = self.socket.request_id()
         self.refreshes += 1
         self._spawn(
@@ -445,6 +451,7 @@ class Reader:
         self.study_uid = study_uid
         if self.reopen_timer is not None:
             self.reopen_timer.cancel()
+            self.reopen_timer = None
         self.instances = series_instances(answer)
         self.index = 0
         self.direction = 1

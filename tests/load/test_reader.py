@@ -93,3 +93,20 @@ def test_one_view_in_flight_newest_waiting_leaves_on_answer():
     assert [m["instance"] for m in first] == ["1.2.5"]
     assert [m["instance"] for m in socket.sent] == ["1.2.5", "1.2.7"]  # 6 was replaced
     assert reader.result.held == 1
+
+
+def test_instances_stored_without_pause_refresh_the_outline_every_half_second():
+    # A modality storing every 250 ms: the browser (coalesce.js) refreshes every 500 ms;
+    # restarting a timer on each message would never refresh.
+    async def scenario():
+        reader, socket = _reader()
+        reader.study_uid = "1.2.840.1"
+        for _ in range(9):  # 2 s of arrivals
+            reader._instance_stored()
+            await asyncio.sleep(0.25)
+        return socket
+
+    socket = asyncio.run(scenario())
+    refreshes = [m for m in socket.sent if m["type"] == "open_study"]
+    assert len(refreshes) in (4, 5)
+    assert {m["study"] for m in refreshes} == {"1.2.840.1"}
