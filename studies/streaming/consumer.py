@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -117,6 +118,21 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             # Also when the server cancels the consumer without a disconnect message
             # (shutdown): no task of this socket may outlive it.
             await self._stop()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its ``aclose_old_connections`` per message.
+
+        Channels closes stale connections of its one shared database thread before every
+        handler, a hop to that thread for each websocket message and channel event: every
+        ``view`` waited behind whatever that thread was doing (another socket's audit
+        write). Nothing here uses that thread's connection unguarded: reads run on the
+        read pool and writes through ``database_sync_to_async``, both of which close stale
+        connections themselves.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _stop(self) -> None:
         if self.viewports is not None:

@@ -315,3 +315,27 @@ async def _store(ds):
     from channels.db import database_sync_to_async
 
     return await database_sync_to_async(store)(ds)
+
+
+async def test_a_view_is_answered_while_the_shared_database_thread_is_busy(
+    clinician, phantom_slices
+):
+    # Channels hops to its one database thread before every message it dispatches; the
+    # viewer's requests do not wait for that thread (another socket's audit write, here a
+    # second of sleep).
+    import asyncio
+    import time
+
+    from asgiref.sync import sync_to_async
+
+    viewer = await Viewer.open(clinician)
+    busy = asyncio.ensure_future(sync_to_async(time.sleep, thread_sensitive=True)(1.5))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await viewer.send(**view(1, phantom_slices[0].instance, quality="diagnostic"))
+    first = await viewer.receive()
+    answered = time.monotonic() - started
+    await busy
+    await viewer.close()
+    assert first.type == "preview"
+    assert answered < 1.0
