@@ -5,6 +5,12 @@ launch (``studies.launch``): it has a ``LaunchGrant`` and sees only the studies 
 launch) or the patient (PATIENT launch) its signed link named, until the grant expires.
 Every caller (the pages, DICOMweb, the streaming consumer) asks ``visible_studies`` or
 ``can_view_study`` and nothing else.
+
+Every rule lives in the SQL, read at the time the query runs, and the statement's text
+depends only on the user's pk (and whether the account is authenticated and active):
+``studies.streaming.lookup`` compiles it once per user and reuses it with the current time.
+A rule decided in Python (a group, a permission) would be frozen in that cached statement:
+put it in the query, or key that cache on it.
 """
 
 from __future__ import annotations
