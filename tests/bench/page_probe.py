@@ -7,10 +7,11 @@ which at least 1 % of those samples are not black, in the biggest canvas or in a
 canvas or loaded ``<img>`` that is rendered and covers at least a tenth of the window (a
 page may show its first picture in an element of its own, above the canvas that takes over
 later: ours does, frontend/first_preview.py); every frame whose biggest-canvas samples differ
-from the previous one counts as one new image on screen. The same script records when the page's
-first WebSocket opened and when an element first got a non-empty ``data-loaded`` attribute
-(our viewer sets it on a viewport once the server has sent everything for its view). All
-times are ``performance.now()``: milliseconds since the navigation started.
+from the previous one counts as one new image on screen. The biggest canvas's own first lit
+frame is kept too (a viewer drawing what its socket brought). The same script records when
+the page's first WebSocket opened and when an element first got a non-empty ``data-loaded``
+attribute (our viewer sets it on a viewport once the server has sent everything for its
+view). All times are ``performance.now()``: milliseconds since the navigation started.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 PROBE_SCRIPT = r"""
 (() => {
   if (window.__bench) return;
-  const bench = { firstPixels: null, socketOpen: null, loaded: null, changes: [], frames: [] };
+  const bench = {
+    firstPixels: null, canvasPixels: null, socketOpen: null, loaded: null, changes: [], frames: [],
+  };
   window.__bench = bench;
   const NativeSocket = window.WebSocket;
   if (NativeSocket) {
@@ -101,6 +104,7 @@ PROBE_SCRIPT = r"""
     if (!ctx) return;
     const { hash, lit } = rows(ctx, canvas.width, canvas.height);
     if (bench.firstPixels === null && lit) bench.firstPixels = now;
+    if (bench.canvasPixels === null && lit) bench.canvasPixels = now;
     if (bench.firstPixels !== null && hash !== lastHash) bench.changes.push(now);
     lastHash = hash;
   }
@@ -157,6 +161,7 @@ NOW = "() => performance.now()"
 @dataclass(frozen=True)
 class Snapshot:
     first_pixels: float | None
+    canvas_pixels: float | None  # the biggest canvas's first lit frame
     socket_open: float | None
     loaded: float | None
     changes: list[float]
@@ -179,6 +184,7 @@ def snapshot(page) -> Snapshot:
     )
     return Snapshot(
         first_pixels=data["firstPixels"],
+        canvas_pixels=data["canvasPixels"],
         socket_open=data["socketOpen"],
         loaded=data["loaded"],
         changes=list(data["changes"]),

@@ -23,7 +23,13 @@ every animation frame.
   second, beside the page's own frames per second (the most it could draw);
 - window drag: left-button drag (window/level in both) in small moves; new images per second;
 - 4G: CDP ``Network.emulateNetworkConditions`` (30 Mbit/s down, 10 ms latency), the 3036²
-  radiograph; ours also from its WebSocket's ``open`` event to first pixels.
+  radiograph; ours also from its WebSocket's ``open`` event to first pixels (negative when
+  the page shows the picture it carries before its socket opens, frontend/first_preview.py)
+  and to the viewer's canvas first showing an image.
+
+Both servers run at once and the viewers take turns, round by round (first in one round,
+last in the next): on a machine shared with other work, the load of the moment then weighs
+on both sides alike.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -201,6 +207,7 @@ class Visit:
     first_pixels: float | None = None
     full_quality: float | None = None
     socket_to_pixels: float | None = None
+    socket_to_canvas: float | None = None
     scroll_rate: float | None = None
     drag_rate: float | None = None
     display_rate: float | None = None
@@ -297,6 +304,8 @@ def visit(
             result.full_quality = last if target.loaded_hook else shot.first_pixels
             if shot.socket_open is not None and shot.first_pixels is not None:
                 result.socket_to_pixels = shot.first_pixels - shot.socket_open
+            if shot.socket_open is not None and shot.canvas_pixels is not None:
+                result.socket_to_canvas = shot.canvas_pixels - shot.socket_open
             if "scroll" in interact:
                 result.scroll_rate, result.display_rate = scroll(page, slices, seconds)
                 wait_until_rest(page)
@@ -386,45 +395,59 @@ def load_orthanc(orthanc: OrthancPeer, studies: dict[str, Study]) -> dict[str, s
     return series
 
 
-def measure(browser, target: Target, studies: dict[str, Study], plan: Plan, rows) -> None:
-    """Fill ``rows`` (Row by key) with this viewer's runs: rounds of one CT visit (with
-    scrolling and dragging), one 4096×5120 visit (in the first rounds) and one throttled
-    radiograph visit, until ``plan.runs`` rounds or, after two, ``plan.deadline``."""
+def record_visit(rows, side: str, key: str, value: float | None, error: str) -> None:
+    if value is not None:
+        getattr(rows[key], side).append(value)
+    elif error:
+        rows[key].notes.append(error)
+
+
+def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan, rows, round_):
+    """One round of one viewer: a CT visit (with scrolling and dragging), a 4096×5120 visit
+    (in the first rounds) and a throttled radiograph visit."""
     side = "ours" if target.name == "ours" else "orthanc"
 
     def record(key: str, value: float | None, error: str) -> None:
-        if value is not None:
-            getattr(rows[key], side).append(value)
-        elif error:
-            rows[key].notes.append(error)
+        record_visit(rows, side, key, value, error)
 
-    for study in studies.values():  # warm the server: decoders, caches, code paths
-        visit(browser, target, study)
+    v = visit(
+        browser,
+        target,
+        studies["ct"],
+        interact=("scroll", "drag"),
+        slices=plan.slices,
+        seconds=plan.interact_seconds,
+    )
+    record("first", v.first_pixels, v.error)
+    record("full", v.full_quality, v.error)
+    record("scroll", v.scroll_rate, v.error)
+    record("drag", v.drag_rate, v.error)
+    record("display", v.display_rate, "")
+    if round_ < plan.large_runs:
+        v = visit(browser, target, studies["large"])
+        record("large", v.first_pixels, v.error)
+        record("large_full", v.full_quality, v.error)
+    v = visit(browser, target, studies["dx"], throttle=True)
+    record("dx", v.first_pixels, v.error)
+    record("dx_socket", v.socket_to_pixels, v.error if side == "ours" else "")
+    record("dx_socket_canvas", v.socket_to_canvas, "")
+    record("dx_full", v.full_quality, v.error)
+
+
+def measure(browser, targets: Sequence[Target], studies: dict[str, Study], plan: Plan, rows):
+    """Fill ``rows`` (Row by key): rounds of every viewer, the viewers taking turns (first in
+    one round, last in the next), until ``plan.runs`` rounds or, after two, ``plan.deadline``.
+    Taking turns matters on a shared machine: the load of the moment weighs on both sides
+    alike instead of on whichever viewer ran while it peaked."""
+    for target in targets:
+        for study in studies.values():  # warm the server: decoders, caches, code paths
+            visit(browser, target, study)
     for round_ in range(plan.runs):
         if round_ >= 2 and time.monotonic() > plan.deadline:
-            rows["first"].notes.append(f"{target.name}: time budget reached after {round_} runs")
+            rows["first"].notes.append(f"time budget reached after {round_} rounds")
             break
-        v = visit(
-            browser,
-            target,
-            studies["ct"],
-            interact=("scroll", "drag"),
-            slices=plan.slices,
-            seconds=plan.interact_seconds,
-        )
-        record("first", v.first_pixels, v.error)
-        record("full", v.full_quality, v.error)
-        record("scroll", v.scroll_rate, v.error)
-        record("drag", v.drag_rate, v.error)
-        record("display", v.display_rate, "")
-        if round_ < plan.large_runs:
-            v = visit(browser, target, studies["large"])
-            record("large", v.first_pixels, v.error)
-            record("large_full", v.full_quality, v.error)
-        v = visit(browser, target, studies["dx"], throttle=True)
-        record("dx", v.first_pixels, v.error)
-        record("dx_socket", v.socket_to_pixels, v.error if side == "ours" else "")
-        record("dx_full", v.full_quality, v.error)
+        for target in targets if round_ % 2 == 0 else list(reversed(targets)):
+            measure_round(browser, target, studies, plan, rows, round_)
 
 
 @dataclass
@@ -448,6 +471,7 @@ def new_rows(slices: int) -> dict[str, Row]:
         "large_full": Row("4096×5120 16-bit: open → full quality (ms)", "-"),
         "dx": Row("3036² DX over 4G: open → first pixels (ms)", "-"),
         "dx_socket": Row("3036² DX over 4G: socket open → first pixels (ms)", "≤ 45 (ours)"),
+        "dx_socket_canvas": Row("3036² DX over 4G: socket open → canvas lit (ms)", "-"),
         "dx_full": Row("3036² DX over 4G: open → full quality (ms)", "-"),
     }
 
@@ -464,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="visits per measurement")
     parser.add_argument("--slices", type=int, default=200, help="CT slices of 512²")
     parser.add_argument(
-        "--budget", type=float, default=80, help="seconds of visits, shared by the viewers"
+        "--budget", type=float, default=80, help="seconds of measured visits, both viewers"
     )
     parser.add_argument("--no-orthanc", action="store_true")
     args = parser.parse_args(argv)
@@ -491,35 +515,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                print("Ours: import_dicom, then the viewer page ...")
-                try:
-                    with DjangoServer(work / "server") as server:
-                        load_ours(server, work)
-                        target = ours_target(server, browser)
-                        plan.deadline = time.monotonic() + args.budget / 2
-                        measure(browser, target, studies, plan, rows)
-                    print(f"  ours done at {time.perf_counter() - started:.0f} s")
-                except ServerError as exc:
-                    for row in rows.values():
-                        row.notes.append(f"our server failed: {str(exc).splitlines()[0]}")
-                missing = "--no-orthanc" if args.no_orthanc else orthanc_missing()
-                if not missing and not WEBVIEWER_PLUGIN.exists():
-                    missing = f"{WEBVIEWER_PLUGIN} not found (Debian package orthanc-webviewer)"
-                if missing:
-                    for row in rows.values():
-                        row.notes.append(f"Orthanc skipped: {missing}")
-                else:
-                    print("Orthanc: REST upload, then its Web Viewer plugin ...")
+                with ExitStack() as servers:
+                    targets = []
+                    print("Ours: import_dicom ...")
                     try:
-                        with OrthancPeer(aet="BENCH_VIEWER", webviewer=True) as orthanc:
-                            series = load_orthanc(orthanc, studies)
-                            target = orthanc_target(orthanc, series)
-                            plan.deadline = time.monotonic() + args.budget / 2
-                            measure(browser, target, studies, plan, rows)
-                        print(f"  Orthanc done at {time.perf_counter() - started:.0f} s")
-                    except OrthancError as exc:
+                        server = servers.enter_context(DjangoServer(work / "server"))
+                        load_ours(server, work)
+                        targets.append(ours_target(server, browser))
+                    except ServerError as exc:
                         for row in rows.values():
-                            row.notes.append(f"Orthanc failed: {str(exc).splitlines()[0]}")
+                            row.notes.append(f"our server failed: {str(exc).splitlines()[0]}")
+                    missing = "--no-orthanc" if args.no_orthanc else orthanc_missing()
+                    if not missing and not WEBVIEWER_PLUGIN.exists():
+                        missing = f"{WEBVIEWER_PLUGIN} not found (Debian package orthanc-webviewer)"
+                    if missing:
+                        for row in rows.values():
+                            row.notes.append(f"Orthanc skipped: {missing}")
+                    else:
+                        print("Orthanc: REST upload ...")
+                        try:
+                            orthanc = servers.enter_context(
+                                OrthancPeer(aet="BENCH_VIEWER", webviewer=True)
+                            )
+                            targets.append(orthanc_target(orthanc, load_orthanc(orthanc, studies)))
+                        except OrthancError as exc:
+                            for row in rows.values():
+                                row.notes.append(f"Orthanc failed: {str(exc).splitlines()[0]}")
+                    print(
+                        f"  loaded at {time.perf_counter() - started:.0f} s; viewers in turns ..."
+                    )
+                    plan.deadline = time.monotonic() + args.budget
+                    measure(browser, targets, studies, plan, rows)
+                    print(f"  done at {time.perf_counter() - started:.0f} s")
             finally:
                 browser.close()
         print()
