@@ -40,6 +40,7 @@ from studies.pacs import (
     store_response,
     syntaxes,
 )
+from studies.validation import skip_pydicom_value_checks
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ def _handle_store(event) -> int:
 
 def application_entity(ae_title: str | None = None) -> AE:
     store_response.quiet_standard_logging()
+    skip_pydicom_value_checks()
     ae = AE(ae_title=ae_title or settings.DICOM_AE_TITLE)
     ae.maximum_associations = settings.DICOM_MAX_ASSOCIATIONS
     ae.maximum_pdu_size = settings.DICOM_MAX_PDU_BYTES

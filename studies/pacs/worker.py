@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from studies.pacs import jobs
+from studies.validation import skip_pydicom_value_checks
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class RetrieveWorker:
         self.stopping = threading.Event()
         self.processed = 0
         self.polls = 0  # times the queue was looked at (for tests and debugging)
+        # C-GET brings instances into this process, through ingest.
+        skip_pydicom_value_checks()
 
     def stop(self) -> None:
         self.stopping.set()
