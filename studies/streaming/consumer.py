@@ -69,6 +69,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.viewports: Viewports | None = None
         self._sender: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
+        self._audits: set[asyncio.Task[Any]] = set()
         self._studies: set[str] = set()
         self._lanes: dict[int, PrefetchLane] = {}
         self._stacks: dict[int, StackLane] = {}
@@ -144,6 +145,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         for task in list(self._pending):
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
+        await asyncio.gather(*self._audits, return_exceptions=True)
         if self.outbox is not None:
             self.outbox.close()
         if self._sender is not None:
@@ -280,7 +282,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             await self._push_first(request, first)
         if first_open:
             # One image session per study and socket: an outline refresh is not another.
-            await database_sync_to_async(audit.record)(
+            # Its own task, awaited (never cancelled) when the socket stops: the outline
+            # has gone, so the access happened even if the client leaves at once.
+            record = database_sync_to_async(audit.record)(
                 audit.Kind.IMAGE_SESSION,
                 request=self.scope,
                 user=self.user,
@@ -288,6 +292,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 patient_id=patient["id"] or "",
                 patient_name=patient["name"] or "",
             )
+            task = asyncio.get_running_loop().create_task(record)
+            self._audits.add(task)
+            task.add_done_callback(self._audits.discard)
 
     async def _push_first(self, request: protocol.OpenStudy, target: Target) -> bool:
         """The first picture: a ``first_picture`` naming it, then the pixels."""
