@@ -10,7 +10,6 @@ render threads; the event loop only routes messages. All output goes through the
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -44,7 +43,7 @@ from .protocol import Code, ProtocolError
 from .reads import read_async
 from .scheduler import RenderSlots, Viewports, render_pool
 from .stack_lane import StackLane
-from .study_outline import load_study
+from .study_outline import load_study_text
 
 log = logging.getLogger(__name__)
 
@@ -393,24 +392,7 @@ def _outline_text(
     lookup facts of the study's instances, the first instance of each series with
     images (in the outline's order), and the patient. ``checked``: the user's access to
     the study was confirmed just before (the outline need not ask again)."""
-    loaded = load_study(user, study_uid, access_checked=checked)
-    if loaded is None:
-        return None
-    outline, targets = loaded
-    if request is not None:
-        outline["request"] = request
-    firsts = {
-        series["uid"]: series["instances"][0]["uid"]
-        for series in outline["series"]
-        if series["instances"]
-    }
-    try:
-        # Every number in it is finite (study_outline keeps only finite ones): no need
-        # for protocol.dumps' walk over a few thousand values.
-        text = json.dumps(outline, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        text = protocol.dumps(outline)
-    return text, targets, firsts, outline["patient"]
+    return load_study_text(user, study_uid, request, access_checked=checked)
 
 
 def _open_from_query(

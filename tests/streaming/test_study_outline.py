@@ -141,3 +141,35 @@ def test_an_instance_removed_leaves_the_outline_even_when_another_arrived(clinic
     (fourth,) = _store_slices(study, series, [4])  # as many instances as before
     outline = load_study_outline(clinician, study)
     assert _uids(outline) == [slices[0].instance, slices[2].instance, fourth.instance]
+
+
+@pytest.mark.django_db
+def test_the_outline_text_is_the_outline_with_its_request(clinician):
+    import json
+
+    from studies.streaming.study_outline import load_study_text
+
+    study = generate_uid()
+    for series_number in (2, 1):
+        series = generate_uid()
+        for number in (1, 2):
+            store(
+                make_ct(
+                    study_uid=study,
+                    series_uid=series,
+                    instance_number=number,
+                    SeriesNumber=series_number,
+                    PatientName='O"Brien^Jo',
+                    ImagePositionPatient=[0, 0, -number * 2.5],
+                    ImageOrientationPatient=[1, 0, 0, 0, 1, 0],
+                )
+            )
+    for _ in range(2):  # serialised, then from what was kept
+        text, targets, firsts, patient = load_study_text(clinician, study, 7)
+        outline = load_study_outline(clinician, study)
+        assert json.loads(text) == {**outline, "request": 7}
+        assert list(firsts) == [s["uid"] for s in outline["series"]]
+        assert list(firsts.values()) == [s["instances"][0]["uid"] for s in outline["series"]]
+        assert patient["name"] == outline["patient"]["name"]
+        assert len(targets) == 4
+    assert json.loads(load_study_text(clinician, study, None)[0]) == outline
