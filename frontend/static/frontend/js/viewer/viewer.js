@@ -25,6 +25,7 @@ import {
 } from './protocol.js';
 import { RequestLedger, renderKey } from './request-ledger.js';
 import { SeriesBrowser } from './series-browser.js';
+import { SettingsMotion } from './settings-motion.js';
 import { ViewerSocket } from './socket.js';
 import { Toolbar } from './toolbar.js';
 import { ViewPacer } from './view-pacer.js';
@@ -64,6 +65,7 @@ export class Viewer {
   #pacer = new ViewPacer();
   /** @type {Map<number, {image: string, at: number}>} */
   #lastImage = new Map();
+  #settingsMotion = new SettingsMotion(SETTINGS_REST_MS);
   /** The `open_study` request whose answer includes a first picture (PROTOCOL.md `preview`). */
   #firstPicture = 0;
   #previews = new PreviewCache(PREVIEW_ENTRIES, PREVIEW_BYTES);
@@ -262,7 +264,9 @@ export class Viewer {
     if (!last || last.image !== image) this.#lastImage.set(viewport.index, { image, at: now });
     const fast = scrolling || (this.#cine.playing && viewport.index === this.#active);
     const wanted = fast ? CINE_PREFETCH : PREFETCH;
-    const prefetch = (stack?.prefetchList(wanted) ?? []).filter(
+    // No neighbours at a window the reader is dragging through (settings-motion.js).
+    const moving = this.#settingsMotion.moving(viewport.index, image, params.renderKey, now);
+    const prefetch = (moving ? [] : (stack?.prefetchList(wanted) ?? [])).filter(
       ([instance, frame]) => !this.#previews.has(displayKey(instance, frame, params.renderKey)),
     );
     const issued = this.#ledger.issue({
@@ -595,6 +599,7 @@ export class Viewer {
     for (const asked of this.#stackAsked.values()) clearTimeout(asked.timer);
     this.#stackAsked.clear();
     this.#pacer.reset();
+    for (const viewport of this.#viewports) this.#settingsMotion.forget(viewport.index);
     this.#openStudy(false, adopted && this.#early ? this.#early.request : 0);
     if (resumed) {
       // Everything in flight died with the old connection; ask again for what is on show.
