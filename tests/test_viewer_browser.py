@@ -474,6 +474,59 @@ def test_window_drag_shows_new_pixels_before_the_server_answers_with_one_view_in
     assert abs(during["sum"] - after["sum"]) / after["sum"] < 0.15, (before, during, after)
 
 
+def test_a_window_drag_asks_the_server_for_its_newest_window_a_few_times_a_second(
+    viewer_server,
+):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    views: list = []
+
+    def route(ws):
+        server_side = ws.connect_to_server()
+
+        def from_page(message):
+            if isinstance(message, str) and json.loads(message).get("type") == "view":
+                views.append((time.monotonic(), json.loads(message)))
+            server_side.send(message)
+
+        ws.on_message(from_page)
+        server_side.on_message(ws.send)
+
+    with chromium_page() as page:
+        page.route_web_socket(re.compile(r".*/ws/viewer/(\?.*)?$"), route)
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        corner = viewport(page, 0).locator(".corner-bottom-right")
+        expect(corner).to_contain_text("W 400 L 40", timeout=TIMEOUT_MS)
+        x, y = image_to_screen(page, 0, SIZE / 2, SIZE / 2)
+        page.mouse.move(x, y)
+        page.mouse.down()
+        started = time.monotonic()
+        moves = 30
+        for step in range(1, moves + 1):
+            page.mouse.move(x + 5 * step, y + 3 * step)
+        ended = time.monotonic()
+        page.mouse.up()
+        expect(viewport(page, 0)).to_have_attribute(
+            "data-loaded", re.compile(r"^(?!.*default).+"), timeout=TIMEOUT_MS
+        )
+        shown = re.search(r"W (-?\d+) L (-?\d+)", corner.inner_text())
+        errors = page.errors
+
+    assert errors == []
+    during = [view for at, view in views if at >= started and view.get("window")]
+    assert during, "the drag asked for no view"
+    # Every move is shown at once in the browser; the server is asked for the newest window
+    # the first time and then at most every 250 ms (viewer.js MOVING_VIEW_MS), not per move.
+    # (+1: the first view, +1: the one after the last move, +1: timer rounding)
+    assert len(during) <= 3 + (ended - started) / 0.25, (len(during), ended - started)
+    assert len(during) < moves
+    # The last view asked for is the window on show: the drag's end is rendered by the server.
+    width, level = int(shown.group(1)), int(shown.group(2))
+    assert [round(v) for v in reversed(during[-1]["window"])] == [width, level]
+
+
 def test_length_measurement_shows_the_right_millimetres(viewer_server):
     server, study = viewer_server
     from playwright.sync_api import expect

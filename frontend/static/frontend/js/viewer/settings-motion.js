@@ -4,8 +4,9 @@
  * neighbouring images rendered with a window the reader was only passing through. The server
  * rendered them between the drag's views and the browser decoded them, on the same two cores
  * as the drag itself (bench, interleaved A/B on a loaded 2-core machine: 15.1 -> 20.8 window
- * updates shown per second). While the settings move, views ask for no prefetch; once they
- * rest the stack's previews with the final settings follow (viewer.js SETTINGS_REST_MS).
+ * updates shown per second). While the settings move, views ask for no prefetch and go to the
+ * server at most every MOVING_VIEW_MS (viewer.js); once they rest the stack's previews with
+ * the final settings follow (viewer.js SETTINGS_REST_MS).
  *
  * No DOM; unit-tested with node.
  * @module viewer/settings-motion
@@ -22,8 +23,8 @@ export class SettingsMotion {
   }
 
   /**
-   * Notes a view of `image` with `renderKey` sent at `now` (ms); whether it changed the
-   * settings of the same image as the viewport's previous view, less than `restMs` before.
+   * Notes a view of `image` with `renderKey` asked for at `now` (ms); whether it changed the
+   * settings of the same image as the viewport's previous one, less than `restMs` before.
    * @param {number} viewport
    * @param {string} image      instance/frame
    * @param {string} renderKey  the settings (request-ledger.js renderKey)
