@@ -35,6 +35,7 @@ from studies.pacs import (
     find_scp,
     nodes,
     pdu_guard,
+    reactor,
     received,
     statuses,
     store_response,
@@ -208,6 +209,7 @@ HANDLERS = [
     # association (studies.pacs.pdu_guard).
     (evt.EVT_CONN_OPEN, pdu_guard.guard),
     (evt.EVT_CONN_OPEN, store_response.install_on_open),
+    (evt.EVT_CONN_OPEN, reactor.install_on_open),
     (evt.EVT_REQUESTED, _handle_requested),
     (evt.EVT_C_STORE, _handle_store),
     (evt.EVT_C_FIND, find_scp.handle_find),
