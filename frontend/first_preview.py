@@ -11,14 +11,22 @@ its preview from the preview store (memory, else disk). Nothing is rendered for 
 study not yet opened in this process gets no picture here and its first pixels come over the
 socket as before. The caller has checked that the user may open the study; the instance
 comes from that study's own outline.
+
+Only square pixels: the ``<img>`` is fitted by the preview's own shape, while the viewer
+draws non-square pixels at their true shape (viewport.js ``aspectOf``, PS3.3 10.7.1.3), so
+an ultrasound or a scanned film with unequal Pixel Spacing would first appear stretched.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 
+from studies.models import Instance
 from studies.streaming.previews import first_instances, preview_store
+
+PIXEL_SPACING = "00280030"  # Pixel Spacing: row spacing, column spacing (PS3.3 10.7.1.3)
 
 # The preview store holds JPEGs of at most 256 px a side (PROTOCOL.md): tens of KB at most.
 # A bigger picture would delay the page more than the socket would.
@@ -48,6 +56,8 @@ def first_preview(study_uid: str, series_uid: str = "") -> FirstPreview | None:
         return None
     if not bitmap.data.startswith(b"\xff\xd8"):
         return None  # previews are JPEG (ISO/IEC 10918-1 SOI marker); anything else is not ours
+    if not _square_pixels(target.sop_instance_uid):
+        return None
     encoded = base64.b64encode(bitmap.data).decode("ascii")
     return FirstPreview(
         instance=target.sop_instance_uid,
@@ -55,3 +65,25 @@ def first_preview(study_uid: str, series_uid: str = "") -> FirstPreview | None:
         width=target.columns,
         height=target.rows,
     )
+
+
+def _square_pixels(sop_instance_uid: str) -> bool:
+    """Whether the viewer draws this image's pixels square: the same rule as viewport.js
+    ``aspectOf`` (no usable Pixel Spacing, or rows and columns within 0.1 % of each other)."""
+    header = (
+        Instance.objects.filter(sop_instance_uid=sop_instance_uid)
+        .values_list("dicom_json", flat=True)
+        .first()
+    )
+    element = header.get(PIXEL_SPACING) if isinstance(header, dict) else None
+    values = element.get("Value") if isinstance(element, dict) else None
+    if not isinstance(values, list) or len(values) != 2:
+        return True
+    try:
+        row, column = (float(value) for value in values)
+    except (TypeError, ValueError):
+        return True
+    if not (math.isfinite(row) and math.isfinite(column) and row > 0 and column > 0):
+        return True
+    aspect = row / column
+    return not (abs(aspect - 1) > 1e-3 and 0.1 < aspect < 10)

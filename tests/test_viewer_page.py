@@ -172,6 +172,22 @@ def test_no_picture_when_the_preview_is_not_a_small_jpeg(clinician_client, study
     assert boot_picture(clinician_client.get(viewer_url(study)).content.decode()) is None
 
 
+@pytest.mark.parametrize(("spacing", "carried"), [([0.5, 0.5], True), ([0.5, 0.25], False)])
+def test_no_picture_when_the_viewer_draws_the_pixels_non_square(
+    clinician_client, db, previews, spacing, carried
+):
+    # The <img> keeps the preview's own shape; the viewer stretches non-square pixels to
+    # their true shape (PS3.3 10.7.1.3), so the first picture would jump.
+    result = ingest_bytes(
+        to_bytes(make_ct(study_uid=STUDY_UID, series_uid=SERIES_UID, PixelSpacing=spacing)),
+        Instance.Source.IMPORT,
+    )
+    assert result.ok, result.reason
+    opened_before(SERIES_UID, jpeg(64, 64))
+    picture = boot_picture(clinician_client.get(viewer_url(STUDY_UID)).content.decode())
+    assert (picture is not None) is carried
+
+
 def test_the_series_in_the_address_gives_the_picture(clinician_client, study, previews):
     other_series = f"{STUDY_UID}.2"
     result = ingest_bytes(
