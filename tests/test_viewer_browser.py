@@ -346,10 +346,16 @@ def test_scrolling_changes_the_image(viewer_server):
         wait_loaded(page, 0, study.thin_instances[-1])
         slider = viewport(page, 0).locator(".viewport-slider").input_value()
         overlay = viewport(page, 0).locator(".corner-bottom-left").inner_text()
+        # An opaque canvas is what keeps a software-composited scroll step cheap (viewport.js).
+        opaque = page.evaluate(
+            "() => document.querySelector('.viewport[data-viewport=\"0\"] canvas')"
+            ".getContext('2d').getContextAttributes().alpha === false"
+        )
         save_screenshot(page, "viewer-scrolled")
         errors = page.errors
 
     assert errors == []
+    assert opaque
     assert after_wheel["hash"] != before["hash"]
     assert after_wheel["lit"] > 0.15
     assert slider == str(SLICES - 1)
