@@ -1021,9 +1021,11 @@ export class Viewport {
     if (!this.#transform || !this.entry) return;
     e.preventDefault();
     this.#host.activate(this);
-    const [x, y] = this.#local(/** @type {any} */ (e));
     if (e.ctrlKey) {
-      // Trackpad pinch arrives as a wheel with ctrlKey.
+      // Trackpad pinch arrives as a wheel with ctrlKey. Only a zoom needs the pointer's
+      // place: measuring the element would force the layout the last step's overlay
+      // text dirtied, once per wheel event.
+      const [x, y] = this.#local(/** @type {any} */ (e));
       this.#transform.zoomBy(Math.exp(-e.deltaY * 0.01), x, y);
       this.#viewMoved();
       return;
