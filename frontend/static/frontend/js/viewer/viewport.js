@@ -377,6 +377,8 @@ export class Viewport {
 
   /** @param {import('./annotation-layer.js').ReferenceLine[]} lines */
   setReferenceLines(lines) {
+    // Every scroll step sets them, mostly none after none: no redraw for that.
+    if (lines.length === 0 && this.#referenceLines.length === 0) return;
     this.#referenceLines = lines;
     this.#queueDraw();
   }
@@ -509,6 +511,7 @@ export class Viewport {
    */
   #pixelsChanged(scrolled = false) {
     delete this.#root.dataset.loaded;
+    let drawn = false;
     const showing = this.showing;
     if (showing) {
       const key = displayKey(showing.instance, showing.frame, showing.renderKey);
@@ -526,6 +529,7 @@ export class Viewport {
       if (scrolled && fromMemory) {
         // Drawn in this very event from memory; the sharp image once the scrolling rests.
         this.#drawNow();
+        drawn = true;
         this.#restTimer = setTimeout(() => this.#queuePixels(), SCROLL_REST_MS);
       } else {
         this.#queuePixels();
@@ -537,7 +541,8 @@ export class Viewport {
     }
     this.#updateOverlay();
     this.updateCacheBar();
-    this.#queueDraw();
+    // Not drawn twice: the overlay and the cache bar are DOM, not the canvas.
+    if (!drawn) this.#queueDraw();
     this.#host.viewChanged(this);
   }
 
