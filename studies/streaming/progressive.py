@@ -541,18 +541,8 @@ def _full_resolution_tiles(
     """Level-0 tiles cut from one rendering of the rectangle they cover: the same pixels
     as ``_tile`` gives each (a plain crop, one table lookup per pixel, overlays burnt per
     pixel), with one lookup table and one pass instead of one per tile."""
-    width, height = int(union.width), int(union.height)
-    pixels = renderer.render_pixels(
-        path,
-        frame,
-        window=view.window,
-        voi_index=view.voi,
-        function=view.function,
-        invert=view.invert,
-        region=(union.x, union.y, union.width, union.height),
-        output_size=(width, height),
-    )
-    shown = _Shown(pixels, union)
+    size = (int(union.width), int(union.height))
+    shown = _Shown(_view_pixels(renderer, path, frame, view, union, size), union)
     bitmaps = []
     for tile in tiles:
         cut = shown.crop(tile.rect, (int(tile.rect.width), int(tile.rect.height)))
@@ -574,7 +564,14 @@ def _region(
     size: tuple[int, int],
     encoding: str,
 ) -> _Bitmap:
-    pixels = renderer.render_pixels(
+    return _encoded(_view_pixels(renderer, path, frame, view, rect, size), encoding)
+
+
+def _view_pixels(
+    renderer: Renderer, path: Path, frame: int, view: View, rect: Rect, size: tuple[int, int]
+) -> np.ndarray:
+    """Display pixels of ``rect`` of the frame, with the view's settings, at ``size``."""
+    return renderer.render_pixels(
         path,
         frame,
         window=view.window,
@@ -584,7 +581,6 @@ def _region(
         region=(rect.x, rect.y, rect.width, rect.height),
         output_size=size,
     )
-    return _Bitmap(encode(pixels, encoding, JPEG_QUALITY), pixels.shape[1], pixels.shape[0])
 
 
 def _tile(renderer: Renderer, path: Path, frame: int, view: View, tile: Tile) -> _Bitmap:
