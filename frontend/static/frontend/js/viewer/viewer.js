@@ -29,7 +29,6 @@ import { SettingsMotion } from './settings-motion.js';
 import { ViewerSocket } from './socket.js';
 import { Toolbar } from './toolbar.js';
 import { ViewPacer } from './view-pacer.js';
-import { viewQuality } from './view-quality.js';
 import { Viewport } from './viewport.js';
 import { windowChoices } from './window-presets.js';
 
@@ -75,7 +74,7 @@ export class Viewer {
   #ledger = new RequestLedger();
   #calls = new PendingCalls();
   #pacer = new ViewPacer();
-  /** @type {Map<number, {image: string, at: number, stack: ImageStack | null}>} */
+  /** @type {Map<number, {image: string, at: number}>} */
   #lastImage = new Map();
   #settingsMotion = new SettingsMotion(SETTINGS_REST_MS);
   /** @type {Map<number, {params: any, coalescer: Coalescer}>} the newest view of a window drag, not yet sent */
@@ -304,8 +303,7 @@ export class Viewer {
     const now = performance.now();
     const last = this.#lastImage.get(viewport.index);
     const scrolling = last !== undefined && last.image !== image && now - last.at < SCROLLING_MS;
-    const newStack = !last || last.stack !== stack;
-    if (!last || last.image !== image || newStack) this.#lastImage.set(viewport.index, { image, at: now, stack });
+    if (!last || last.image !== image) this.#lastImage.set(viewport.index, { image, at: now });
     const fast = scrolling || (this.#cine.playing && viewport.index === this.#active);
     const wanted = fast ? CINE_PREFETCH : PREFETCH;
     // No neighbours at a window the reader is dragging through (settings-motion.js).
@@ -330,7 +328,7 @@ export class Viewer {
         window: params.window,
         voi: params.voi,
         invert: params.invert,
-        quality: viewQuality({ newStack, moving, fast }),
+        quality: 'interactive',
         prefetch,
       }),
     );
