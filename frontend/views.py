@@ -18,7 +18,7 @@ from django.urls import get_script_prefix
 from django.views.decorators.http import require_GET, require_POST
 
 from frontend import listing
-from frontend.first_preview import first_preview
+from frontend.first_preview import start_first_preview
 from frontend.forms import StudySearchForm
 from frontend.uploads import ingest_uploads, max_request_bytes, result_as_json
 from studies import audit
@@ -105,11 +105,17 @@ def study_detail(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
 @login_required
 def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
     """The image viewer page. It carries the study UID, where the websocket and the DICOMweb
-    thumbnails are and, when this process has it, the first image's preview (first_preview);
+    thumbnails are and, when it is ready in time, the first image's preview (first_preview);
     everything else arrives over the socket (PROTOCOL.md)."""
     study = _visible_study(request, study_instance_uid)
     if isinstance(study, HttpResponse):
         return study
+    # ?series= opens that series first; anything that is not a UID is ignored.
+    series = request.GET.get("series", "")
+    series = series if is_valid_uid(series) else ""
+    # After the access check above: never a picture of a study the user may not open. Its
+    # render (if it has to be rendered) runs while the rest of the page is prepared.
+    picture = start_first_preview(request.user, study_instance_uid, series)
     audit.record(
         audit.Kind.STUDY_OPENED,
         request=request,
@@ -119,9 +125,6 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
     )
     # Where a saved report may also be sent (C-STORE, studies.reports.sending).
     nodes = list(PacsNode.objects.filter(enabled=True).values_list("name", flat=True))
-    # ?series= opens that series first; anything that is not a UID is ignored.
-    series = request.GET.get("series", "")
-    series = series if is_valid_uid(series) else ""
     prefix = get_script_prefix()
     return render(
         request,
@@ -129,8 +132,7 @@ def study_viewer(request: HttpRequest, study_instance_uid: str) -> HttpResponse:
         {
             "study": study,
             "initial_series": series,
-            # After the access check above: never a picture of a study the user may not open.
-            "first_preview": first_preview(study_instance_uid, series),
+            "first_preview": picture.result() if picture is not None else None,
             "socket_path": f"{prefix}ws/viewer/",
             "dicomweb_root": f"{prefix}dicomweb/",
             "pacs_nodes": nodes,

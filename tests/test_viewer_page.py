@@ -159,8 +159,157 @@ def test_page_carries_the_first_picture_the_socket_left_ready(clinician_client, 
     assert picture["data-role"] == "boot-picture"
 
 
-def test_no_picture_for_a_study_this_process_has_not_opened(clinician_client, study, previews):
-    assert boot_picture(clinician_client.get(viewer_url(study)).content.decode()) is None
+def first_target(sop_uid: str | None = None):
+    from studies.streaming.lookup import target_of
+
+    instances = Instance.objects.filter(series__study__study_instance_uid=STUDY_UID)
+    instance = instances.get(sop_instance_uid=sop_uid) if sop_uid else instances.first()
+    return target_of(instance, STUDY_UID)
+
+
+def forget_everything_in_memory() -> None:
+    """A process that has not opened the study: no outline, no kept preview, no decoded frame
+    (what another process of a scaled deployment, or a restarted one, holds)."""
+    from studies.rendering import reset_renderer
+    from studies.streaming.previews import reset_preview_store
+    from studies.streaming.study_outline import outlines
+
+    reset_preview_store()
+    outlines.clear()
+    reset_renderer()
+
+
+def wait_for_page_renders(seconds: float = 10.0) -> None:
+    import time
+
+    from frontend.first_preview import _renders
+
+    deadline = time.monotonic() + seconds
+    while _renders.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _renders.in_flight() == 0
+
+
+def test_a_cold_process_renders_the_first_picture_into_the_page(clinician_client, study, previews):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from studies.streaming.plan import preview
+    from studies.streaming.previews import first_instances, preview_store
+
+    forget_everything_in_memory()
+    picture = boot_picture(clinician_client.get(viewer_url(study)).content.decode())
+    assert picture is not None
+    target = first_target()
+    assert picture["data-instance"] == target.sop_instance_uid
+    data = base64.b64decode(picture["src"].removeprefix("data:image/jpeg;base64,"))
+    # The socket's preview of the image: its size, and kept where the socket looks for it
+    # (on disk too, for the other processes of the host).
+    assert Image.open(io.BytesIO(data)).size == preview(target.rows, target.columns)[0]
+    forget_everything_in_memory()
+    assert preview_store().get(target.path, 0).data == data
+    # And remembered as the study's first image, for the socket's open_study.
+    clinician_client.get(viewer_url(study))
+    assert first_instances.get(STUDY_UID)[SERIES_UID].sop_instance_uid == target.sop_instance_uid
+
+
+def test_the_page_renders_the_picture_the_socket_renders(clinician_client, study, previews):
+    import asyncio
+    import base64
+
+    from studies.rendering import get_renderer
+    from studies.streaming.outbox import Outbox
+    from studies.streaming.progressive import Session, whole_preview
+    from studies.streaming.protocol import View
+    from studies.streaming.scheduler import RenderSlots, render_pool
+
+    forget_everything_in_memory()
+    picture = boot_picture(clinician_client.get(viewer_url(study)).content.decode())
+    target = first_target()
+
+    async def socket_preview() -> bytes:
+        async def send(_):
+            return None
+
+        session = Session(
+            renderer=get_renderer(),
+            slots=RenderSlots(render_pool(2), 2),
+            outbox=Outbox(send),
+            find_target=None,
+            find_targets=None,
+            previews=None,  # always render: what the socket would store
+        )
+        view = View(
+            request=1,
+            viewport=0,
+            instance=target.sop_instance_uid,
+            frame=0,
+            region=(0.0, 0.0, float(target.columns), float(target.rows)),
+            scale=1.0,
+            window=None,
+            voi=0,
+            function=None,
+            invert=False,
+            quality="interactive",
+            prefetch=(),
+        )
+        return (await whole_preview(session, target, 0, view)).data
+
+    expected = asyncio.run(socket_preview())
+    assert picture["src"] == "data:image/jpeg;base64," + base64.b64encode(expected).decode()
+
+
+def test_a_slow_render_does_not_hold_the_page_beyond_its_budget(
+    clinician_client, study, previews, settings, monkeypatch
+):
+    import threading
+    import time
+
+    from frontend import first_preview
+    from studies.streaming.previews import preview_store
+    from studies.streaming.scheduler import render_pool
+
+    monkeypatch.setattr(first_preview, "PAGE_WAIT_SECONDS", 0.2)
+    forget_everything_in_memory()
+    # Every render thread busy (a huge image, a JPEG 2000 frame, other readers): the page's
+    # render waits in the queue far longer than the page may.
+    pool = render_pool(settings.IMAGING_WORKERS)
+    release = threading.Event()
+    busy = [pool.submit(release.wait, 10) for _ in range(pool._max_workers)]
+    try:
+        started = time.monotonic()
+        html = clinician_client.get(viewer_url(study)).content.decode()
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    for job in busy:
+        job.result()
+    assert boot_picture(html) is None
+    assert elapsed < 5, f"the page took {elapsed:.1f} s"
+    # The render went on: it is ready for the socket, and for the next page.
+    wait_for_page_renders()
+    target = first_target()
+    assert preview_store().remembered(target.path, 0) is not None
+    picture = boot_picture(clinician_client.get(viewer_url(study)).content.decode())
+    assert picture is not None and picture["data-instance"] == target.sop_instance_uid
+
+
+def test_the_picture_is_the_first_slice_of_a_study_still_receiving_images(
+    clinician_client, study, previews
+):
+    # The socket opened the study when instance 1 was its only image, and kept that.
+    kept = opened_before(SERIES_UID, jpeg(64, 64))
+    earlier = ingest_bytes(
+        to_bytes(make_ct(study_uid=STUDY_UID, series_uid=SERIES_UID, instance_number=0)),
+        Instance.Source.IMPORT,
+    )
+    assert earlier.ok, earlier.reason
+    # The viewer's stack now starts at the new slice (study outline: by instance number).
+    picture = boot_picture(clinician_client.get(viewer_url(study)).content.decode())
+    assert picture is not None
+    assert picture["data-instance"] == earlier.sop_instance_uid != kept
 
 
 def test_no_picture_when_the_preview_is_not_a_small_jpeg(clinician_client, study, previews):
@@ -183,6 +332,9 @@ def test_no_picture_when_the_viewer_draws_the_pixels_non_square(
         Instance.Source.IMPORT,
     )
     assert result.ok, result.reason
+    forget_everything_in_memory()
+    picture = boot_picture(clinician_client.get(viewer_url(STUDY_UID)).content.decode())
+    assert (picture is not None) is carried
     opened_before(SERIES_UID, jpeg(64, 64))
     picture = boot_picture(clinician_client.get(viewer_url(STUDY_UID)).content.decode())
     assert (picture is not None) is carried
@@ -203,9 +355,8 @@ def test_the_series_in_the_address_gives_the_picture(clinician_client, study, pr
     assert boot_picture(html)["data-instance"] == first
 
 
-def test_no_picture_for_a_user_who_may_not_open_the_study(
-    client, django_user_model, study, previews
-):
+def log_in_launched_for_another_study(client, django_user_model) -> None:
+    """An EMR launch whose link names another study: this one does not exist for its user."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -213,8 +364,6 @@ def test_no_picture_for_a_user_who_may_not_open_the_study(
     from studies.models import LaunchGrant, LaunchScopeStudy
     from tests.emr.links import make_integration
 
-    opened_before(SERIES_UID, jpeg(64, 64))
-    # An EMR launch whose link names another study: this one does not exist for its user.
     user = django_user_model.objects.create_user("launched", password="x")
     grant = LaunchGrant.objects.create(
         user=user,
@@ -224,6 +373,28 @@ def test_no_picture_for_a_user_who_may_not_open_the_study(
     )
     LaunchScopeStudy.objects.create(grant=grant, study_instance_uid="1.2.3.4.5")
     client.force_login(user)
+
+
+def test_no_picture_for_a_user_who_may_not_open_the_study(
+    client, django_user_model, study, previews
+):
+    opened_before(SERIES_UID, jpeg(64, 64))
+    log_in_launched_for_another_study(client, django_user_model)
     response = client.get(viewer_url(study))
     assert response.status_code in (403, 404)
     assert b"data:image/jpeg" not in response.content
+
+
+def test_nothing_is_read_or_rendered_for_a_user_who_may_not_open_the_study(
+    client, django_user_model, study, previews
+):
+    from studies.streaming.previews import first_instances, preview_store
+
+    forget_everything_in_memory()
+    log_in_launched_for_another_study(client, django_user_model)
+    response = client.get(viewer_url(study))
+    assert response.status_code in (403, 404)
+    assert b"data:image/jpeg" not in response.content
+    wait_for_page_renders()
+    assert first_instances.get(STUDY_UID) is None
+    assert preview_store().get(first_target().path, 0) is None
