@@ -15,11 +15,12 @@ Where its preview comes from: the preview store (memory, else disk: another proc
 host may have rendered it), else it is rendered now, in the streaming render pool (off the
 event loop, as the socket renders it, and bounded: ``PAGE_RENDERS``). The page waits for it
 at most ``PAGE_WAIT_SECONDS`` from the start; a 512² CT slice or a 3036² radiograph is
-ready well within that, a 4096×5120 image or a JPEG 2000 frame may not be. Then the page goes
-without it, and the render carries on into the store, where the socket's first picture
-finds it (``studies.streaming.progressive.whole_preview``), together with the first
-instances remembered here (``first_instances``: the socket sends that picture before reading
-the outline).
+ready within that, a 4096×5120 image or a JPEG 2000 frame may not be (and is not waited for
+when its size says so: ``expected_seconds``). Then the page goes without it, and the render
+carries on into the store, where the socket's first picture finds it
+(``studies.streaming.progressive.whole_preview``), together with the first instances
+remembered here (``first_instances``: the socket sends that picture before reading the
+outline).
 
 The caller has checked that the user may open the study: nothing is read or rendered before.
 
@@ -41,9 +42,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from pydicom.uid import UID
 
 from studies.imaging.encode import encode
 from studies.imaging.errors import ImagingError
+from studies.models import Instance
 from studies.rendering import get_renderer
 from studies.streaming.lookup import Target
 from studies.streaming.plan import preview
@@ -58,9 +61,17 @@ log = logging.getLogger(__name__)
 # A bigger picture would delay the page more than the socket would.
 MAX_INLINE_BYTES = 96 * 1024
 # How long the page may wait for a preview being rendered, from the moment the render was
-# asked for. Cold (nothing decoded yet), on a loaded 2-core machine, the preview of a 512² CT
-# slice took ~10 ms and of a 3036² 16-bit radiograph ~60-90 ms; a 4096×5120 one ~150-250 ms.
-PAGE_WAIT_SECONDS = 0.12
+# asked for. Nothing of the image decoded yet, on a loaded 2-core machine (load 5-10), the
+# preview of a 512² CT slice took 35-55 ms and of a 3036² 16-bit radiograph 150-330 ms
+# (most of it building the pyramid levels the preview is read from), a 4096×5120 one
+# 450-1000 ms.
+PAGE_WAIT_SECONDS = 0.3
+# What a preview is expected to cost per million pixels of the frame, to skip waiting for
+# one that cannot be ready in time (the render is started all the same, for the socket):
+# stored as is (measured as above, ~20 ms) or compressed (a JPEG 2000 decode takes several
+# times longer, in the decode processes).
+NATIVE_SECONDS_PER_MEGAPIXEL = 0.02
+COMPRESSED_SECONDS_PER_MEGAPIXEL = 0.1
 # Renders started by pages and not finished yet, per process: beyond, a page goes without
 # (each holds a thread of the render pool the sockets share).
 PAGE_RENDERS = 2
@@ -123,12 +134,25 @@ def start_first_preview(user: Any, study_uid: str, series_uid: str = "") -> Pend
         return None
     if not _square(entry.get("pixel_spacing")):
         return None
-    deadline = time.monotonic() + PAGE_WAIT_SECONDS
-    bitmap = preview_store().remembered(target.path, 0)
+    started = time.monotonic()
+    # From memory, else from disk (this page runs in a thread of its own, not on the loop).
+    bitmap = preview_store().get(target.path, 0)
     if bitmap is not None:
-        return PendingPreview(target, deadline, bitmap, None)
+        return PendingPreview(target, started, bitmap, None)
     job = _renders.start(target)
-    return None if job is None else PendingPreview(target, deadline, None, job)
+    if job is None:
+        return None
+    expected = expected_seconds(target, _transfer_syntax(target.sop_instance_uid))
+    wait = PAGE_WAIT_SECONDS if expected <= PAGE_WAIT_SECONDS else 0.0
+    return PendingPreview(target, started + wait, None, job)
+
+
+def expected_seconds(target: Target, transfer_syntax: str) -> float:
+    """About how long frame 0's preview takes to render with nothing of it decoded yet."""
+    megapixels = target.rows * target.columns / 1e6
+    compressed = not transfer_syntax or UID(transfer_syntax).is_compressed
+    per = COMPRESSED_SECONDS_PER_MEGAPIXEL if compressed else NATIVE_SECONDS_PER_MEGAPIXEL
+    return megapixels * per
 
 
 def render_first_preview(target: Target) -> Bitmap:
@@ -183,6 +207,15 @@ class _Renders:
 
 
 _renders = _Renders()
+
+
+def _transfer_syntax(sop_instance_uid: str) -> str:
+    found = (
+        Instance.objects.filter(sop_instance_uid=sop_instance_uid)
+        .values_list("transfer_syntax_uid", flat=True)
+        .first()
+    )
+    return found or ""
 
 
 def _first_instances(

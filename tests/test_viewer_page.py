@@ -296,6 +296,56 @@ def test_a_slow_render_does_not_hold_the_page_beyond_its_budget(
     assert picture is not None and picture["data-instance"] == target.sop_instance_uid
 
 
+@pytest.mark.parametrize(
+    ("rows", "columns", "syntax", "waited"),
+    [
+        (512, 512, "1.2.840.10008.1.2.1", True),  # a CT slice, Explicit VR Little Endian
+        (3036, 3036, "1.2.840.10008.1.2.1", True),  # a radiograph
+        (5120, 4096, "1.2.840.10008.1.2.1", False),
+        (3036, 3036, "1.2.840.10008.1.2.4.90", False),  # JPEG 2000 (PS3.5 A.4.4)
+        (512, 512, "1.2.840.10008.1.2.4.70", True),  # JPEG Lossless (PS3.5 A.4.1)
+    ],
+)
+def test_the_page_waits_only_for_pictures_that_can_be_ready_in_time(rows, columns, syntax, waited):
+    from frontend.first_preview import PAGE_WAIT_SECONDS, expected_seconds
+    from studies.streaming.lookup import Target
+
+    target = Target("1.2.3", Path("unused"), rows, columns, 1)
+    assert (expected_seconds(target, syntax) <= PAGE_WAIT_SECONDS) is waited
+
+
+def test_the_page_does_not_wait_for_a_picture_it_expects_too_late(
+    clinician_client, study, previews, settings, monkeypatch
+):
+    import threading
+    import time
+
+    from frontend import first_preview
+    from studies.streaming.scheduler import render_pool
+
+    monkeypatch.setattr(first_preview, "PAGE_WAIT_SECONDS", 3.0)
+    # As if this small CT were a 4096×5120 image: longer than the page may wait.
+    monkeypatch.setattr(first_preview, "NATIVE_SECONDS_PER_MEGAPIXEL", 1e6)
+    forget_everything_in_memory()
+    pool = render_pool(settings.IMAGING_WORKERS)
+    release = threading.Event()
+    busy = [pool.submit(release.wait, 10) for _ in range(pool._max_workers)]
+    try:
+        started = time.monotonic()
+        html = clinician_client.get(viewer_url(study)).content.decode()
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    for job in busy:
+        job.result()
+    assert boot_picture(html) is None
+    assert elapsed < 2.0, f"the page waited {elapsed:.1f} s"
+    wait_for_page_renders()  # it was started all the same, for the socket
+    from studies.streaming.previews import preview_store
+
+    assert preview_store().remembered(first_target().path, 0) is not None
+
+
 def test_the_picture_is_the_first_slice_of_a_study_still_receiving_images(
     clinician_client, study, previews
 ):
