@@ -89,3 +89,26 @@ test('drop and reset forget waiting requests; a request that could not be sent h
   assert.equal(pacer.offer(2, () => null), true);
   assert.equal(pacer.busy(2), false);
 });
+
+test('a view that yields (the diagnostic first view of a stack) is replaced at once, not waited for', () => {
+  const timers = fakeTimers();
+  const pacer = new ViewPacer({ timers });
+  const sent = [];
+  let id = 0;
+  const send = (label, yields = false) => () => (sent.push(label), { id: (id += 1), yields });
+  pacer.offer(0, send('opening', true)); // unanswered: its tiles are not in yet
+  assert.equal(pacer.offer(0, send('drag 1')), true); // the server cancels the opening view
+  assert.deepEqual(sent, ['opening', 'drag 1']);
+  assert.equal(timers.pending.size, 1); // the opening view's patience timer is gone
+  // The interactive view holds the next one back as before ...
+  assert.equal(pacer.offer(0, send('drag 2')), false);
+  pacer.answered(0, 1); // a late answer of the cancelled opening view releases nothing
+  assert.deepEqual(sent, ['opening', 'drag 1']);
+  pacer.answered(0, 2);
+  assert.deepEqual(sent, ['opening', 'drag 1', 'drag 2']);
+  // ... and a yielding view answered in time leaves nothing behind.
+  pacer.answered(0, 3);
+  pacer.offer(0, send('series dropped in', true));
+  pacer.answered(0, 4);
+  assert.equal(pacer.busy(0), false);
+});

@@ -11,16 +11,27 @@
  * in the browser: window-remap.js).
  *
  * A request that gets no answer within `patienceMs` (lost in a reconnect, or a slow frame)
- * stops holding the next one back. No DOM; the timers are injectable for node tests.
+ * stops holding the next one back. A request sent as one that `yields` (a `diagnostic` view:
+ * the first view of a stack, view-quality.js) holds nothing back: the next request leaves at
+ * once and the server cancels the older one (latest wins). A drag or scroll started right
+ * after opening a study otherwise waited for the opening view's answer, up to `patienceMs`,
+ * with nothing sent. No DOM; the timers are injectable for node tests.
  * @module viewer/view-pacer
+ */
+
+/**
+ * What a `send` callback returns: the request id (the request holds the next one back until
+ * answered), `{id, yields: true}` for a request the next one replaces at once, or null when
+ * nothing was sent.
+ * @typedef {number | {id: number, yields?: boolean} | null} Sent
  */
 
 export class ViewPacer {
   #patienceMs;
   #timers;
-  /** @type {Map<number, {id: number, timer: any}>} */
+  /** @type {Map<number, {id: number, yields: boolean, timer: any}>} */
   #inFlight = new Map();
-  /** @type {Map<number, () => number | null>} */
+  /** @type {Map<number, () => Sent>} */
   #waiting = new Map();
 
   /**
@@ -37,14 +48,17 @@ export class ViewPacer {
   /**
    * Sends now, or keeps `send` as the viewport's waiting request (replacing an older one).
    * @param {number} viewport
-   * @param {() => number | null} send  sends the request; its id, or null if it did not go
+   * @param {() => Sent} send  sends the request: its id, or `{id, yields}`; null if it did not go
    * @returns {boolean} whether it was sent now
    */
   offer(viewport, send) {
-    if (this.#inFlight.has(viewport)) {
+    const flight = this.#inFlight.get(viewport);
+    if (flight && !flight.yields) {
       this.#waiting.set(viewport, send);
       return false;
     }
+    if (flight) this.#timers.clear(flight.timer);
+    this.#inFlight.delete(viewport);
     this.#waiting.delete(viewport);
     this.#send(viewport, send);
     return true;
@@ -90,16 +104,17 @@ export class ViewPacer {
 
   /**
    * @param {number} viewport
-   * @param {() => number | null} send
+   * @param {() => Sent} send
    */
   #send(viewport, send) {
-    const id = send();
-    if (id === null) return;
+    const sent = send();
+    if (sent === null) return;
+    const { id, yields } = typeof sent === 'number' ? { id: sent, yields: false } : sent;
     const timer = this.#timers.set(() => {
       const flight = this.#inFlight.get(viewport);
       if (flight && flight.id === id) this.#release(viewport);
     }, this.#patienceMs);
-    this.#inFlight.set(viewport, { id, timer });
+    this.#inFlight.set(viewport, { id, yields: Boolean(yields), timer });
   }
 
   /** @param {number} viewport */
