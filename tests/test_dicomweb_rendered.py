@@ -15,6 +15,7 @@ import requests
 from PIL import Image
 from pydicom.encaps import encapsulate, get_frame
 
+from studies.imaging.encode import encode
 from studies.ingest import ingest_bytes
 from studies.models import Instance
 from studies.rendering import get_renderer, instance_path, reset_renderer
@@ -188,6 +189,20 @@ def test_quality_trades_size_for_fidelity(clinician_client):
     high = clinician_client.get(path, {"quality": "95"})
 
     assert len(low.content) < len(high.content) / 2
+
+
+@pytest.mark.django_db
+def test_a_large_jpeg_encoded_on_two_cores_shows_the_pixels_of_one_encode(clinician_client):
+    instance = store(to_bytes(make_ct(rows=512, columns=512)))
+    path = url(instance, "/rendered")
+
+    response = clinician_client.get(path, {"window": "40,400", "quality": "90"})
+
+    # Halves joined at a restart marker (studies.imaging.jpeg_join): one restart interval.
+    assert response["Content-Type"] == "image/jpeg" and response.content.count(b"\xff\xdd") == 1
+    whole = get_renderer().render_pixels(instance_path(instance), window=(40, 400))
+    one_encode = Image.open(io.BytesIO(encode(whole, "jpeg", 90)))
+    np.testing.assert_array_equal(image(response), np.asarray(one_encode))
 
 
 @pytest.mark.django_db

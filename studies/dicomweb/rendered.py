@@ -186,17 +186,24 @@ def _render(target: _Target, query: render_query.RenderQuery, media_type: str) -
             columns = instance.columns or 1 << 30
             rows = instance.rows or 1 << 30
             region = viewport.region(columns, rows)
-    pixels = get_renderer().render_pixels(
-        instance.path,
-        target.frame,
-        window=query.window,
-        function=query.function,
-        region=region,
-        output_size=output_size,
-    )
-    if viewport is not None and viewport.flip_horizontal:
+    flip_horizontal = viewport is not None and viewport.flip_horizontal
+    flip_vertical = viewport is not None and viewport.flip_vertical
+    options = {
+        "window": query.window,
+        "function": query.function,
+        "region": region,
+        "output_size": output_size,
+    }
+    if not (flip_horizontal or flip_vertical):
+        # The renderer encodes: a large JPEG's halves on two cores at once.
+        format = _FORMATS[media_type]
+        return get_renderer().render(
+            instance.path, target.frame, format=format, quality=query.quality, **options
+        )
+    pixels = get_renderer().render_pixels(instance.path, target.frame, **options)
+    if flip_horizontal:
         pixels = pixels[:, ::-1]
-    if viewport is not None and viewport.flip_vertical:
+    if flip_vertical:
         pixels = pixels[::-1]
     return encode(np.ascontiguousarray(pixels), _FORMATS[media_type], query.quality)
 

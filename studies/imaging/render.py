@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -29,12 +29,12 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 
-from . import color, pyramid
+from . import color, jpeg_join, pyramid
 from .cache import ByteLRU
 from .decode import check_frame_index, decode_frame
 from .encode import encode, normalise_format
 from .errors import InvalidRequest, NotMeasurable
-from .grayscale import data_window, to_gray8
+from .grayscale import data_window, gray8_lookup
 from .header import ImageHeader, read_header
 from .measure import (
     Distance,
@@ -56,6 +56,9 @@ from .voi_lut import LINEAR, Voi, VoiTable, Window, file_vois
 
 DEFAULT_CACHE_BYTES = 512 * 1024**2
 DEFAULT_TILE_SIZE = 256
+# A JPEG this large is encoded in two halves at once (``Renderer._jpeg_in_two_halves``):
+# below it, the thread hand-off and the second encoder's set-up eat the time saved.
+SPLIT_MIN_PIXELS = 256 * 256
 _PRIVATE_CACHE_BYTES = 1024**3  # one call on an uncached source: lives only for that call
 
 
@@ -185,6 +188,8 @@ class Renderer:
         self._decode_processes = decode_processes
         self._decoders: ProcessPoolExecutor | None = None
         self._decoders_lock = threading.Lock()
+        self._halves: ThreadPoolExecutor | None = None  # the second core of a JPEG encode
+        self._halves_lock = threading.Lock()
 
     # ----------------------------------------------------------------- information
 
@@ -247,7 +252,7 @@ class Renderer:
     ) -> bytes:
         """Encoded image of ``region`` (default: all) of ``frame``, fitted in ``output_size``."""
         format = normalise_format(format)
-        pixels = self.render_pixels(
+        display = self._prepare(
             source,
             frame,
             window=window,
@@ -259,7 +264,14 @@ class Renderer:
             overlays=overlays,
             cache_key=cache_key,
         )
-        return encode(pixels, format, quality)
+        rows, columns = display.pixels.shape[:2]
+        if (
+            format == "jpeg"
+            and rows * columns >= SPLIT_MIN_PIXELS
+            and jpeg_join.can_split(rows, columns)
+        ):
+            return self._jpeg_in_two_halves(display, rows, columns, quality)
+        return encode(display.rows(0, rows), format, quality)
 
     def render_pixels(
         self,
@@ -276,6 +288,37 @@ class Renderer:
         cache_key: Hashable | None = None,
     ) -> np.ndarray:
         """As ``render`` but the uint8 gray (rows, columns) or RGB (rows, columns, 3) array."""
+        display = self._prepare(
+            source,
+            frame,
+            window=window,
+            voi_index=voi_index,
+            function=function,
+            invert=invert,
+            region=region,
+            output_size=output_size,
+            overlays=overlays,
+            cache_key=cache_key,
+        )
+        return display.rows(0, display.pixels.shape[0])
+
+    def _prepare(
+        self,
+        source: Source,
+        frame: int,
+        *,
+        window: tuple[float, float] | Window | None,
+        voi_index: int,
+        function: str | None,
+        invert: bool,
+        region: Region | tuple[float, float, float, float] | None,
+        output_size: tuple[int, int] | None,
+        overlays: bool,
+        cache_key: Hashable | None,
+    ) -> _Display:
+        """Everything of a render but the per-pixel work: the region's pixels at the output
+        size (from the cached frame or pyramid level), their display lookup, the overlay
+        mask; ``rows`` then makes any band of display rows."""
         context = self._context(source, cache_key)
         header = self._image(context).header
         data = self._frame(context, frame)
@@ -291,11 +334,41 @@ class Renderer:
             (area.y + area.height) / factor,
         )
         pixels = self._view(context, frame, data, level, box, (width, height))
-        display = self._display(data, pixels, window, voi_index, function, invert)
+        lookup = self._lookup(data, pixels.dtype, window, voi_index, function, invert)
+        mask = None
         if overlays and data.mask is not None:
             full_box = (area.x, area.y, area.x + area.width, area.y + area.height)
-            burn(display, _resample_mask(data.mask, full_box, (width, height)))
-        return display
+            mask = _resample_mask(data.mask, full_box, (width, height))
+        return _Display(pixels, lookup, mask)
+
+    def _jpeg_in_two_halves(
+        self, display: _Display, rows: int, columns: int, quality: int
+    ) -> bytes:
+        """The JPEG of ``display``, its top and bottom halves looked up and encoded at once
+        on two cores, joined at a restart marker (``jpeg_join``). Byte for byte another file
+        than one encode of the whole, pixel for pixel the same image."""
+        top = jpeg_join.top_rows(rows)
+
+        def bottom_half() -> bytes:
+            return encode(display.rows(top, rows), "jpeg", quality)
+
+        pending = self._half_pool().submit(bottom_half)
+        try:
+            head = encode(display.rows(0, top), "jpeg", quality)
+        except BaseException:
+            pending.cancel()
+            raise
+        # The helper may still be busy with another request's half: then this thread does
+        # it rather than wait in line.
+        tail = bottom_half() if pending.cancel() else pending.result()
+        joined = jpeg_join.join(head, tail, rows, columns)
+        return joined if joined is not None else encode(display.rows(0, rows), "jpeg", quality)
+
+    def _half_pool(self) -> ThreadPoolExecutor:
+        with self._halves_lock:
+            if self._halves is None:
+                self._halves = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jpeg-half")
+            return self._halves
 
     def render_tile(
         self,
@@ -428,6 +501,10 @@ class Renderer:
         )
 
     def close(self) -> None:
+        with self._halves_lock:
+            if self._halves is not None:
+                self._halves.shutdown(wait=False, cancel_futures=True)
+                self._halves = None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -546,15 +623,42 @@ class Renderer:
         function: str | None,
         invert: bool,
     ) -> np.ndarray:
+        return self._lookup(data, pixels.dtype, window, voi_index, function, invert)(pixels)
+
+    def _lookup(
+        self,
+        data: _Frame,
+        dtype: np.dtype,
+        window: tuple[float, float] | Window | None,
+        voi_index: int,
+        function: str | None,
+        invert: bool,
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """Pixels of ``data`` (any band of them) → a new uint8 display array."""
         if not data.gray:
-            return 255 - pixels if invert else pixels.copy()
+            return (lambda pixels: 255 - pixels) if invert else (lambda pixels: pixels.copy())
         voi = _choose_voi(data, window, voi_index, function)
         assert data.modality is not None
         # Integer pixels go through one table over the frame's stored range; float pixels
-        # through the same functions per pixel (to_gray8 decides from the dtype).
-        return to_gray8(
-            pixels, int(data.low), int(data.high), data.modality, voi, data.inverts != invert
+        # through the same functions per pixel (gray8_lookup decides from the dtype).
+        return gray8_lookup(
+            dtype, int(data.low), int(data.high), data.modality, voi, data.inverts != invert
         )
+
+
+@dataclass(frozen=True, eq=False)
+class _Display:
+    """A render's pixels before the per-pixel work (see ``Renderer._prepare``)."""
+
+    pixels: np.ndarray  # grayscale: stored values; colour: uint8 RGB; at the output size
+    lookup: Callable[[np.ndarray], np.ndarray]
+    mask: np.ndarray | None  # overlays to burn in, at the output size
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        display = self.lookup(self.pixels[start:stop])
+        if self.mask is not None:
+            burn(display, self.mask[start:stop])
+        return display
 
 
 def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:
