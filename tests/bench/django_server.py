@@ -143,6 +143,9 @@ class DjangoServer:
             "User.objects.create_user('bench', password=os.environ['BENCH_PASSWORD'])",
             BENCH_PASSWORD=self.password,
         )
+        self._serve()
+
+    def _serve(self) -> None:
         self.port = free_port()
         log = (self.parent / "server.log").open("ab")
         try:
@@ -187,7 +190,17 @@ class DjangoServer:
         )
         return int(out.strip().splitlines()[-1])
 
+    def restart(self) -> None:
+        """A new server process on the same archive (and a new port): nothing in memory."""
+        self._end_process()
+        self._serve()
+
     def stop(self) -> None:
+        self._end_process()
+        if self._own_parent:
+            shutil.rmtree(self.parent, ignore_errors=True)
+
+    def _end_process(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -196,5 +209,3 @@ class DjangoServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        if self._own_parent:
-            shutil.rmtree(self.parent, ignore_errors=True)

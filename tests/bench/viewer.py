@@ -22,10 +22,18 @@ every animation frame.
   in both viewers), through the stack and back for a fixed time; new images drawn per
   second, beside the page's own frames per second (the most it could draw);
 - window drag: left-button drag (window/level in both) in small moves; new images per second;
+- page received: navigation start to the last byte of the page's HTML (Navigation Timing
+  ``responseEnd``), which waits for the picture it carries when that is rendered for it;
 - 4G: CDP ``Network.emulateNetworkConditions`` (30 Mbit/s down, 10 ms latency), the 3036²
   radiograph; ours also from its WebSocket's ``open`` event to first pixels (negative when
   the page shows the picture it carries before its socket opens, frontend/first_preview.py)
   and to the viewer's canvas first showing an image.
+
+``--cold``: before each of its visits our server is restarted (a new process on the same
+archive) and its preview directory emptied, and only its study list is asked for once: a
+process that has not opened the study (another process of a scaled deployment, or a
+restarted one), where the page renders its first picture (frontend/first_preview.py).
+Orthanc stays warm, as its own warm-up leaves it.
 
 Both servers run at once and the viewers take turns, round by round (first in one round,
 last in the next): on a machine shared with other work, the load of the moment then weighs
@@ -69,6 +77,8 @@ from tests.peers.orthanc import WEBVIEWER_PLUGIN, OrthancError, OrthancPeer, ort
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"  # PS3.4 B.5
 VIEWPORT = {"width": 1280, "height": 800}
 PAGE_TIMEOUT_MS = 60_000
+# Navigation start to the last byte of the page's HTML (Navigation Timing Level 2).
+PAGE_RECEIVED = "() => performance.getEntriesByType('navigation')[0]?.responseEnd ?? null"
 REST_SECONDS = 0.6  # no new image for this long after the last one: the page has settled
 # Chromium's DevTools network emulation takes bytes per second.
 FOUR_G = {
@@ -167,9 +177,10 @@ class Target:
     url_of: Callable[[Study], str]
     context_options: dict
     loaded_hook: bool  # the page sets data-loaded when the full-quality image is in
+    before_visit: Callable[[], None] | None = None  # --cold: a new server process
 
 
-def ours_target(server: DjangoServer, browser) -> Target:
+def ours_target(server: DjangoServer, browser, cold: bool = False) -> Target:
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
@@ -186,7 +197,20 @@ def ours_target(server: DjangoServer, browser) -> Target:
         lambda study: f"{server.url}/studies/{study.study_uid}/view/",
         {"storage_state": state},
         loaded_hook=True,
+        before_visit=(lambda: cold_restart(server, state)) if cold else None,
     )
+
+
+def cold_restart(server: DjangoServer, state: dict) -> None:
+    """A new server process with no preview kept on disk, which has served its study list
+    (Django's own first-request work done) but opened no study."""
+    import requests
+
+    assert server.var_dir is not None
+    server.restart()
+    shutil.rmtree(server.var_dir / "previews", ignore_errors=True)
+    cookies = {cookie["name"]: cookie["value"] for cookie in state["cookies"]}
+    requests.get(f"{server.url}/", cookies=cookies, timeout=60).raise_for_status()
 
 
 def orthanc_target(orthanc: OrthancPeer, series_ids: dict[str, str]) -> Target:
@@ -205,6 +229,7 @@ def orthanc_target(orthanc: OrthancPeer, series_ids: dict[str, str]) -> Target:
 @dataclass
 class Visit:
     first_pixels: float | None = None
+    page: float | None = None
     full_quality: float | None = None
     socket_to_pixels: float | None = None
     socket_to_canvas: float | None = None
@@ -216,6 +241,8 @@ class Visit:
 
 @contextmanager
 def opened(browser, target: Target, study: Study, throttle: bool) -> Iterator:
+    if target.before_visit is not None:
+        target.before_visit()
     context = browser.new_context(viewport=VIEWPORT, **target.context_options)
     try:
         context.add_init_script(PROBE_SCRIPT)
@@ -301,6 +328,7 @@ def visit(
             last = wait_until_rest(page)
             shot = snapshot(page)
             result.first_pixels = shot.first_pixels
+            result.page = page.evaluate(PAGE_RECEIVED)
             result.full_quality = last if target.loaded_hook else shot.first_pixels
             if shot.socket_open is not None and shot.first_pixels is not None:
                 result.socket_to_pixels = shot.first_pixels - shot.socket_open
@@ -419,6 +447,7 @@ def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan
         seconds=plan.interact_seconds,
     )
     record("first", v.first_pixels, v.error)
+    record("page", v.page, "")
     record("full", v.full_quality, v.error)
     record("scroll", v.scroll_rate, v.error)
     record("drag", v.drag_rate, v.error)
@@ -429,6 +458,7 @@ def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan
         record("large_full", v.full_quality, v.error)
     v = visit(browser, target, studies["dx"], throttle=True)
     record("dx", v.first_pixels, v.error)
+    record("dx_page", v.page, "")
     record("dx_socket", v.socket_to_pixels, v.error if side == "ours" else "")
     record("dx_socket_canvas", v.socket_to_canvas, "")
     record("dx_full", v.full_quality, v.error)
@@ -463,6 +493,7 @@ def new_rows(slices: int) -> dict[str, Row]:
     ct = f"CT {slices}×512²"
     return {
         "first": Row(f"{ct}: open → first pixels (ms)", "≤ 0.5× Orthanc"),
+        "page": Row(f"{ct}: open → page received (ms)", "-"),
         "full": Row(f"{ct}: open → full quality (ms)", "-"),
         "scroll": Row(f"{ct}: stack scroll, images drawn/s", "≥ 60", True),
         "display": Row(f"{ct}: page frames/s while scrolling", "(display rate)", True),
@@ -470,6 +501,7 @@ def new_rows(slices: int) -> dict[str, Row]:
         "large": Row("4096×5120 16-bit: open → first pixels (ms)", "-"),
         "large_full": Row("4096×5120 16-bit: open → full quality (ms)", "-"),
         "dx": Row("3036² DX over 4G: open → first pixels (ms)", "-"),
+        "dx_page": Row("3036² DX over 4G: open → page received (ms)", "-"),
         "dx_socket": Row("3036² DX over 4G: socket open → first pixels (ms)", "≤ 45 (ours)"),
         "dx_socket_canvas": Row("3036² DX over 4G: socket open → canvas lit (ms)", "-"),
         "dx_full": Row("3036² DX over 4G: open → full quality (ms)", "-"),
@@ -491,6 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--budget", type=float, default=80, help="seconds of measured visits, both viewers"
     )
     parser.add_argument("--no-orthanc", action="store_true")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="a new process of our server before each of its visits (see above)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 2 or args.slices < 10:
         parser.error("--runs must be at least 2 and --slices at least 10")
@@ -521,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     try:
                         server = servers.enter_context(DjangoServer(work / "server"))
                         load_ours(server, work)
-                        targets.append(ours_target(server, browser))
+                        targets.append(ours_target(server, browser, cold=args.cold))
                     except ServerError as exc:
                         for row in rows.values():
                             row.notes.append(f"our server failed: {str(exc).splitlines()[0]}")
@@ -552,9 +589,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(
             f"Viewer in headless Chromium ({VIEWPORT['width']}×{VIEWPORT['height']}, no GPU), "
-            f"loopback, {os.cpu_count()} CPUs, {args.runs} runs (fresh context each, warm "
-            "server); times from navigation start; ratio: times < 1 and rates > 1 mean ours "
-            "is faster"
+            f"loopback, {os.cpu_count()} CPUs, {args.runs} runs (fresh context each, "
+            f"{'ours a cold process, Orthanc warm' if args.cold else 'warm server'}); "
+            "times from navigation start; ratio: times < 1 and rates > 1 mean ours is faster"
         )
         print(table(list(rows.values())))
         print(f"bench took {time.perf_counter() - started:.0f} s")
