@@ -190,6 +190,7 @@ class Renderer:
         self._decoders_lock = threading.Lock()
         self._halves: ThreadPoolExecutor | None = None  # the second core of a JPEG encode
         self._halves_lock = threading.Lock()
+        self._encoding = 0  # renders between their lookup and their encoded answer
 
     # ----------------------------------------------------------------- information
 
@@ -265,13 +266,23 @@ class Renderer:
             cache_key=cache_key,
         )
         rows, columns = display.pixels.shape[:2]
-        if (
-            format == "jpeg"
-            and rows * columns >= SPLIT_MIN_PIXELS
-            and jpeg_join.can_split(rows, columns)
-        ):
-            return self._jpeg_in_two_halves(display, rows, columns, quality)
-        return encode(display.rows(0, rows), format, quality)
+        with self._halves_lock:
+            self._encoding += 1
+            alone = self._encoding == 1
+        try:
+            # Two halves only while no other render of this renderer encodes: with the cores
+            # busy anyway, the second encoder's set-up and the hand-off are only extra work.
+            if (
+                alone
+                and format == "jpeg"
+                and rows * columns >= SPLIT_MIN_PIXELS
+                and jpeg_join.can_split(rows, columns)
+            ):
+                return self._jpeg_in_two_halves(display, rows, columns, quality)
+            return encode(display.rows(0, rows), format, quality)
+        finally:
+            with self._halves_lock:
+                self._encoding -= 1
 
     def render_pixels(
         self,

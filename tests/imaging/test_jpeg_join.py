@@ -121,3 +121,16 @@ def test_a_small_render_is_one_encode():
 
     assert b"\xff\xdd" not in jpeg
     renderer.close()
+
+
+def test_a_render_while_another_encodes_is_one_encode():
+    ds = make_ct(rows=512, columns=512)
+    renderer = Renderer()
+    renderer._encoding = 1  # another request of this renderer is between lookup and answer
+
+    jpeg = renderer.render(ds, window=(40, 400), cache_key="busy")
+
+    assert b"\xff\xdd" not in jpeg
+    renderer._encoding = 0
+    assert b"\xff\xdd" in renderer.render(ds, window=(40, 400), cache_key="busy")
+    renderer.close()
