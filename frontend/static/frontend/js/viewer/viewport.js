@@ -273,6 +273,11 @@ export class Viewport {
     this.#transform = null;
     this.#root.classList.toggle('is-empty', !stack || stack.length === 0);
     this.#root.dataset.series = stack?.series.uid ?? '';
+    // The study's first stack arrives in the task that created the viewports, before the
+    // ResizeObserver's first report: unmeasured, the first view left only after that report
+    // and the pan/zoom debounce (REGION_DEBOUNCE_MS), 150-250 ms after the outline on
+    // opening a study. One forced layout per stack instead, only while the size is unknown.
+    if (stack && stack.length > 0 && this.#cssWidth < 2) this.#resize();
     if (stack && stack.length > 0) {
       const instance = /** @type {any} */ (stack.entry).instance;
       this.#transform = new ViewTransform({
