@@ -317,6 +317,10 @@ RETRIEVE_BACKOFF_SECONDS = env_int("RETRIEVE_BACKOFF_SECONDS", 30, minimum=0)
 RETRIEVE_BACKOFF_MAX_SECONDS = env_int("RETRIEVE_BACKOFF_MAX_SECONDS", 1800, minimum=0)
 RETRIEVE_LEASE_SECONDS = env_int("RETRIEVE_LEASE_SECONDS", 60, minimum=5)
 RETRIEVE_WORKER_THREADS = env_int("RETRIEVE_WORKER_THREADS", 2, minimum=1)
+# Requests of one retrieve sent at once, each on its own association (studies.pacs.jobs): a
+# PACS sends each request's instances one after another, so two let our receiving side work
+# on one instance while the next is on the wire or being synced to disk.
+RETRIEVE_PARALLEL_REQUESTS = env_int("RETRIEVE_PARALLEL_REQUESTS", 2, minimum=1)
 # How often an idle retrieve worker looks for due jobs (one indexed SELECT per poll).
 RETRIEVE_POLL_MS = env_int("RETRIEVE_POLL_MS", 200, minimum=10)
 

@@ -12,6 +12,13 @@ request's own level tells how much to expect (its Number of Study/Series Related
 only when part of it is here does the attempt list the PACS's instances (C-FIND at IMAGE level)
 to ask for the missing ones by UID. A resumed job never asks for an instance twice, and
 ingest's idempotence keeps a late duplicate from a dying attempt harmless.
+
+A large retrieve (at least ``MIN_PART_INSTANCES`` per part) is listed too, and split into
+``RETRIEVE_PARALLEL_REQUESTS`` IMAGE-level requests (lists of UIDs) sent at once, each on its own
+association. A PACS sends one request's instances one at a time, each waiting for our
+C-STORE response, and that response waits for the instance to be synced to disk and indexed;
+with two requests under way, one instance is on the wire or in our CPU while the other waits
+for the disk (the 200-slice CT by C-MOVE or C-GET: see the README's retrieve numbers).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -45,6 +53,10 @@ State = RetrieveJob.State
 FLUSH_SECONDS = 0.5
 # UIDs per IMAGE-level request when only part of a series is missing.
 UIDS_PER_REQUEST = 500
+# A retrieve is split into RETRIEVE_PARALLEL_REQUESTS requests run at once only when each
+# gets at least this many instances: below it, the extra C-FIND and associations cost more
+# than the overlap gains.
+MIN_PART_INSTANCES = 25
 
 
 # Set when a job is queued in this process (after its row is committed): a worker in the same
@@ -289,14 +301,18 @@ def _remote_count(job: RetrieveJob) -> tuple[int | None, list[str]]:
     return count, sop_classes
 
 
-def _plan(job: RetrieveJob) -> _Plan:
+def _plan(job: RetrieveJob, parts: int = 1) -> _Plan:
+    """What to ask the PACS for, in how many requests (``parts`` of them may run at once)."""
     level = "SERIES" if job.series_instance_uid else "STUDY"
     whole = _retrieve_identifier(level, job.study_instance_uid, job.series_instance_uid)
-    if not _local_instances(job).exists():
+    nothing_here = not _local_instances(job).exists()
+    if nothing_here:
         # Nothing of it is here, so all of it is missing: no need to list the PACS's
-        # instances one by one, a count is enough to follow and check the retrieve.
+        # instances one by one, a count is enough to follow and check the retrieve, unless
+        # it is large enough to be worth splitting into requests that run side by side.
         count, sop_classes = _remote_count(job)
-        return _Plan(None, sop_classes, requests=[whole], remote_count=count)
+        if parts < 2 or count is None or count < parts * MIN_PART_INSTANCES:
+            return _Plan(None, sop_classes, requests=[whole], remote_count=count)
     terms = query.SearchTerms(
         study_instance_uid=job.study_instance_uid, series_instance_uid=job.series_instance_uid
     )
@@ -314,9 +330,10 @@ def _plan(job: RetrieveJob) -> _Plan:
         # The PACS lists no instances (or does not answer IMAGE-level queries): ask for the
         # whole study and let the C-MOVE/C-GET answer say how many there are.
         return _Plan(None, requests=[whole])
-    present = _local_uids(list(remote))
+    present = set() if nothing_here else _local_uids(list(remote))
     plan = _Plan(remote, sorted(set(sop_classes)), present)
-    if not present:
+    missing_total = len(remote) - len(present)
+    if not present and (parts < 2 or missing_total < parts * MIN_PART_INSTANCES):
         plan.requests = [whole]
         return plan
     by_series: dict[str, list[str]] = defaultdict(list)
@@ -325,17 +342,21 @@ def _plan(job: RetrieveJob) -> _Plan:
         by_series[series].append(sop)
         if sop not in present:
             missing_by_series[series].append(sop)
+    # Requests of about equal size, one per part at least (each of at least
+    # MIN_PART_INSTANCES), none listing more than UIDS_PER_REQUEST UIDs.
+    per_part = -(-missing_total // max(parts, 1))
+    per_request = min(UIDS_PER_REQUEST, max(MIN_PART_INSTANCES, per_part))
     for series, missing in missing_by_series.items():
-        if series and len(missing) == len(by_series[series]):
+        if series and len(missing) == len(by_series[series]) and len(missing) <= per_request:
             plan.requests.append(_retrieve_identifier("SERIES", job.study_instance_uid, series))
             continue
-        for start in range(0, len(missing), UIDS_PER_REQUEST):
+        for start in range(0, len(missing), per_request):
             plan.requests.append(
                 _retrieve_identifier(
                     "IMAGE",
                     job.study_instance_uid,
                     series,
-                    missing[start : start + UIDS_PER_REQUEST],
+                    missing[start : start + per_request],
                 )
             )
     return plan
@@ -358,15 +379,21 @@ class _Attempt:
         self._last_flush = 0.0
         self._received_here = 0  # C-GET: instances ingested on our association
         self.outcomes: list[scu.SubOperations] = []
+        # Requests of this attempt under way (several at once with RETRIEVE_PARALLEL_REQUESTS),
+        # by id of their progress; the lock keeps their counts and flushes consistent.
+        self._running: dict[int, scu.SubOperations] = {}
+        self._lock = threading.RLock()
 
     # - bookkeeping -
 
-    def _counts(self, current: scu.SubOperations | None) -> dict:
-        completed = self.done_before + (current.completed + current.warning if current else 0)
-        failed = self.failed_before + (current.failed if current else 0)
+    def _counts(self) -> dict:
+        running = list(self._running.values())
+        completed = self.done_before + sum(c.completed + c.warning for c in running)
+        failed = self.failed_before + sum(c.failed for c in running)
         expected = self.expected
-        if expected is None and current is not None and current.total is not None:
-            expected = self.present + self.done_before + self.failed_before + current.total
+        totals = [c.total for c in running]
+        if expected is None and running and None not in totals:
+            expected = self.present + self.done_before + self.failed_before + sum(totals)
         received = self.present + completed
         if expected is not None:
             received = min(received, expected)
@@ -397,12 +424,23 @@ class _Attempt:
 
     def on_progress(self, current: scu.SubOperations) -> bool:
         """Called per C-MOVE/C-GET response; True asks the PACS to cancel."""
-        now = time.monotonic()
-        if now - self._last_flush >= FLUSH_SECONDS or current.status is not None:
-            self._last_flush = now
-            if self._write(**self._counts(current)):
-                self._refresh_and_publish()
+        with self._lock:
+            self._running[id(current)] = current
+            now = time.monotonic()
+            if now - self._last_flush >= FLUSH_SECONDS or current.status is not None:
+                self._last_flush = now
+                if self._write(**self._counts()):
+                    self._refresh_and_publish()
         return self.should_stop()
+
+    def _finished(self, outcome: scu.SubOperations) -> None:
+        with self._lock:
+            self._running.pop(id(outcome), None)
+            self.outcomes.append(outcome)
+            self.done_before += outcome.completed + outcome.warning
+            self.failed_before += outcome.failed
+            if self.expected is None and outcome.total is not None:
+                self.requested += outcome.total
 
     def on_store(self, event) -> int:
         """C-GET: each instance arrives on our association and goes through ingest."""
@@ -440,29 +478,48 @@ class _Attempt:
                 "(turn on 'may store' or use C-GET)",
             )
         try:
-            plan = _plan(job)
+            parts = settings.RETRIEVE_PARALLEL_REQUESTS
+            plan = _plan(job, parts)
             self.present = len(plan.present)
             self.expected = plan.expected
             if plan.missing == 0:
-                self._write(**self._counts(None))
+                self._write(**self._counts())
                 return self._end(State.DONE, "")
             self.requested = plan.missing or 0
-            self._write(**self._counts(None))
+            self._write(**self._counts())
             self._refresh_and_publish()
-            for identifier in plan.requests:
-                if self.should_stop():
-                    break
-                outcome = self._fetch(identifier, plan)
-                self.outcomes.append(outcome)
-                self.done_before += outcome.completed + outcome.warning
-                self.failed_before += outcome.failed
-                if self.expected is None and outcome.total is not None:
-                    self.requested += outcome.total
+            if parts > 1 and len(plan.requests) > 1:
+                self._fetch_parallel(plan, parts)
+            else:
+                for identifier in plan.requests:
+                    if self.should_stop():
+                        break
+                    self._finished(self._fetch(identifier, plan))
             return self._conclude(plan)
         except scu.PacsError as exc:
             return self._retry(str(exc))
         except _Permanent as exc:
             return self._end(State.FAILED, str(exc))
+
+    def _fetch_parallel(self, plan: _Plan, parts: int) -> None:
+        """Run the plan's requests ``parts`` at a time, each on its own association: a PACS
+        that sends one request's instances one after another (Orthanc) sends two requests'
+        side by side, and our receiving processes work on both at once."""
+        errors: list[Exception] = []
+
+        def run(identifier: Dataset) -> None:
+            try:
+                if not self.should_stop():
+                    self._finished(self._fetch(identifier, plan))
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                connection.close()  # this thread's own connection
+
+        with ThreadPoolExecutor(parts, thread_name_prefix=f"retrieve-{self.job.pk}") as pool:
+            list(pool.map(run, plan.requests))
+        if errors:
+            raise errors[0]
 
     def _fetch(self, identifier: Dataset, plan: _Plan) -> scu.SubOperations:
         node = self.job.node
@@ -494,7 +551,7 @@ class _Attempt:
         )
 
     def _conclude(self, plan: _Plan) -> str:
-        counts = self._counts(None)
+        counts = self._counts()
         if plan.remote is not None:
             # The archive is the truth: count what is here now.
             counts["received_count"] = len(_local_uids(list(plan.remote)))

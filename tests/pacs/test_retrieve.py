@@ -7,11 +7,13 @@ import asyncio
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
+from pydicom.multival import MultiValue
 
 from studies import events
 from studies.ingest import ingest_bytes
@@ -83,6 +85,77 @@ def test_first_retrieve_asks_only_for_a_count_not_for_every_instance(
     # Nothing was here, so everything is missing: one STUDY-level answer is enough.
     assert find_levels == ["STUDY"]
     assert (job.expected_count, job.requested_count, job.received_count) == (4, 4, 4)
+    assert local_uids(study) == set(sops)
+
+
+@pytest.fixture
+def retrieve_requests(monkeypatch) -> list[tuple[list[str], float, float]]:
+    """(SOP Instance UIDs asked for, start, end) of every C-MOVE and C-GET the retrieve sends
+    (the real one is sent)."""
+    requests: list[tuple[list[str], float, float]] = []
+    lock = threading.Lock()
+
+    def recording(real):
+        def send(node, identifier, *args, **kwargs):
+            started = time.monotonic()
+            try:
+                return real(node, identifier, *args, **kwargs)
+            finally:
+                value = identifier.get("SOPInstanceUID", [])
+                values = value if isinstance(value, list | MultiValue) else [value]
+                uids = [str(v) for v in values]
+                with lock:
+                    requests.append((uids, started, time.monotonic()))
+
+        return send
+
+    monkeypatch.setattr(scu, "move", recording(scu.move))
+    monkeypatch.setattr(scu, "get", recording(scu.get))
+    return requests
+
+
+@pytest.mark.parametrize("method", ["move", "get"])
+def test_large_retrieve_is_split_into_requests_run_at_once_each_instance_stored_once(
+    pacs, store_log, fast_retries, find_levels, retrieve_requests, monkeypatch, method
+):
+    pacs.node.retrieve_method = method
+    pacs.node.save()
+    fast_retries.RETRIEVE_PARALLEL_REQUESTS = 2
+    monkeypatch.setattr(jobs, "MIN_PART_INSTANCES", 3)
+    study, _, sops = pacs.load_study(per_series=7, size=64)
+
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    # The count says it is worth splitting; the list says how.
+    assert find_levels == ["STUDY", "IMAGE"]
+    asked = sorted((uids for uids, _, _ in retrieve_requests), key=len)
+    assert [len(uids) for uids in asked] == [3, 4]
+    assert sorted(asked[0] + asked[1]) == sorted(sops)
+    (_, first_start, first_end), (_, second_start, second_end) = retrieve_requests
+    assert max(first_start, second_start) < min(first_end, second_end), "not at once"
+    counts = (job.expected_count, job.requested_count, job.received_count, job.failed_count)
+    assert counts == (7, 7, 7, 0) and job.present_count == 0
+    assert local_uids(study) == set(sops)
+    assert Instance.objects.count() == 7
+    if method == "move":
+        assert sorted(store_log.uids) == sorted(sops)  # each sent once
+
+
+def test_small_retrieve_is_not_split(
+    pacs, fast_retries, find_levels, retrieve_requests, monkeypatch
+):
+    fast_retries.RETRIEVE_PARALLEL_REQUESTS = 2
+    monkeypatch.setattr(jobs, "MIN_PART_INSTANCES", 3)
+    study, _, sops = pacs.load_study(per_series=5)  # two parts would be under 3 each
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    assert find_levels == ["STUDY"]
+    assert [uids for uids, _, _ in retrieve_requests] == [[]]  # the whole study at once
     assert local_uids(study) == set(sops)
 
 
@@ -160,7 +233,8 @@ def _worker_env() -> dict[str, str]:
 def test_worker_killed_mid_retrieve_leaves_a_job_that_resumes_without_refetching(
     pacs, store_log, fast_retries
 ):
-    total = 40
+    # Large enough to be split into RETRIEVE_PARALLEL_REQUESTS (2) requests run at once.
+    total = 2 * jobs.MIN_PART_INSTANCES + 10
     study, _, sops = pacs.load_study(per_series=total, size=512)
     job, _ = jobs.queue_retrieve(pacs.node, study)
 
