@@ -68,10 +68,11 @@ MAX_INLINE_BYTES = 96 * 1024
 PAGE_WAIT_SECONDS = 0.3
 # What a preview is expected to cost per million pixels of the frame, to skip waiting for
 # one that cannot be ready in time (the render is started all the same, for the socket):
-# stored as is (measured as above, ~20 ms) or compressed (a JPEG 2000 decode takes several
-# times longer, in the decode processes).
+# stored as is (measured as above, ~20 ms; then as this process's page renders of such
+# images took, ``pace``: a loaded machine renders several times slower) or compressed (a
+# JPEG 2000 decode takes several times longer, in the decode processes).
 NATIVE_SECONDS_PER_MEGAPIXEL = 0.02
-COMPRESSED_SECONDS_PER_MEGAPIXEL = 0.1
+COMPRESSED_FACTOR = 5.0
 # Renders started by pages and not finished yet, per process: beyond, a page goes without
 # (each holds a thread of the render pool the sockets share).
 PAGE_RENDERS = 2
@@ -139,10 +140,11 @@ def start_first_preview(user: Any, study_uid: str, series_uid: str = "") -> Pend
     bitmap = preview_store().get(target.path, 0)
     if bitmap is not None:
         return PendingPreview(target, started, bitmap, None)
-    job = _renders.start(target)
+    syntax = _transfer_syntax(target.sop_instance_uid)
+    job = _renders.start(target, measured=bool(syntax) and not UID(syntax).is_compressed)
     if job is None:
         return None
-    expected = expected_seconds(target, _transfer_syntax(target.sop_instance_uid))
+    expected = expected_seconds(target, syntax)
     wait = PAGE_WAIT_SECONDS if expected <= PAGE_WAIT_SECONDS else 0.0
     return PendingPreview(target, started + wait, None, job)
 
@@ -151,8 +153,38 @@ def expected_seconds(target: Target, transfer_syntax: str) -> float:
     """About how long frame 0's preview takes to render with nothing of it decoded yet."""
     megapixels = target.rows * target.columns / 1e6
     compressed = not transfer_syntax or UID(transfer_syntax).is_compressed
-    per = COMPRESSED_SECONDS_PER_MEGAPIXEL if compressed else NATIVE_SECONDS_PER_MEGAPIXEL
-    return megapixels * per
+    return megapixels * pace.seconds_per_megapixel() * (COMPRESSED_FACTOR if compressed else 1.0)
+
+
+class Pace:
+    """Seconds per megapixel that this process's page renders of images stored as is took,
+    queueing included (a moving average; ``NATIVE_SECONDS_PER_MEGAPIXEL`` before any)."""
+
+    MIN_MEGAPIXELS = 0.25  # below, fixed costs dominate: a 16² image says nothing of a 3036²
+    WEIGHT = 0.3  # of the newest observation
+
+    def __init__(self) -> None:
+        self._value: float | None = None
+        self._lock = threading.Lock()
+
+    def seconds_per_megapixel(self) -> float:
+        with self._lock:
+            return NATIVE_SECONDS_PER_MEGAPIXEL if self._value is None else self._value
+
+    def observe(self, seconds: float, megapixels: float) -> None:
+        if megapixels < self.MIN_MEGAPIXELS:
+            return
+        rate = seconds / megapixels
+        with self._lock:
+            old = self._value
+            self._value = rate if old is None else old + self.WEIGHT * (rate - old)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._value = None
+
+
+pace = Pace()
 
 
 def render_first_preview(target: Target) -> Bitmap:
@@ -183,7 +215,8 @@ class _Renders:
         self._jobs: dict[str, Future] = {}
         self._lock = threading.Lock()
 
-    def start(self, target: Target) -> Future | None:
+    def start(self, target: Target, measured: bool = False) -> Future | None:
+        """``measured``: the image is stored as is, its render time goes into ``pace``."""
         key = str(target.path)
         with self._lock:
             job = self._jobs.get(key)
@@ -191,9 +224,16 @@ class _Renders:
                 return job
             if len(self._jobs) >= PAGE_RENDERS:
                 return None
+            asked = time.monotonic()
             job = render_pool(settings.IMAGING_WORKERS).submit(render_first_preview, target)
             self._jobs[key] = job
-        job.add_done_callback(lambda _: self._forget(key, job))
+
+        def done(finished: Future) -> None:
+            self._forget(key, finished)
+            if measured and not finished.cancelled() and finished.exception() is None:
+                pace.observe(time.monotonic() - asked, target.rows * target.columns / 1e6)
+
+        job.add_done_callback(done)
         return job
 
     def in_flight(self) -> int:

@@ -307,11 +307,32 @@ def test_a_slow_render_does_not_hold_the_page_beyond_its_budget(
     ],
 )
 def test_the_page_waits_only_for_pictures_that_can_be_ready_in_time(rows, columns, syntax, waited):
-    from frontend.first_preview import PAGE_WAIT_SECONDS, expected_seconds
+    from frontend.first_preview import PAGE_WAIT_SECONDS, expected_seconds, pace
     from studies.streaming.lookup import Target
 
+    pace.reset()  # no page render seen yet in this process
     target = Target("1.2.3", Path("unused"), rows, columns, 1)
     assert (expected_seconds(target, syntax) <= PAGE_WAIT_SECONDS) is waited
+
+
+def test_a_machine_that_renders_slowly_waits_only_for_small_pictures():
+    from frontend.first_preview import PAGE_WAIT_SECONDS, expected_seconds, pace
+    from studies.streaming.lookup import Target
+
+    native = "1.2.840.10008.1.2.1"
+    radiograph = Target("1.2.3", Path("unused"), 3036, 3036, 1)
+    slice_ = Target("1.2.4", Path("unused"), 512, 512, 1)
+    pace.reset()
+    try:
+        assert expected_seconds(radiograph, native) <= PAGE_WAIT_SECONDS
+        # Pages of this process took 0.6-0.7 s to render radiographs (a loaded machine).
+        for seconds in (0.6, 0.7, 0.65):
+            pace.observe(seconds, 3036 * 3036 / 1e6)
+        pace.observe(5.0, 16 * 16 / 1e6)  # a tiny image's fixed costs are not counted
+        assert expected_seconds(radiograph, native) > PAGE_WAIT_SECONDS
+        assert expected_seconds(slice_, native) <= PAGE_WAIT_SECONDS
+    finally:
+        pace.reset()
 
 
 def test_the_page_does_not_wait_for_a_picture_it_expects_too_late(
@@ -326,6 +347,7 @@ def test_the_page_does_not_wait_for_a_picture_it_expects_too_late(
     monkeypatch.setattr(first_preview, "PAGE_WAIT_SECONDS", 3.0)
     # As if this small CT were a 4096×5120 image: longer than the page may wait.
     monkeypatch.setattr(first_preview, "NATIVE_SECONDS_PER_MEGAPIXEL", 1e6)
+    first_preview.pace.reset()
     forget_everything_in_memory()
     pool = render_pool(settings.IMAGING_WORKERS)
     release = threading.Event()
