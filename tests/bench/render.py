@@ -18,7 +18,9 @@ its thumbnail row is ``rendered?viewport=128,128``). Before the clock starts, ev
 and API is asked once for a spare slice, the images of the warm rows, and one file of each
 codec. Below the table: issue 3's targets (a window change at most 0.5× Orthanc's REST
 latency, on the CT frame and on the large image; the large image at most 2× our CT frame),
-then frames per second: two concurrent clients re-rendering different CT frames, each
+and the HTTP floor: the CT window-change requests asked of a uvicorn app that answers a fixed
+JPEG with no work (tests/bench/null_server.py), alternating with Orthanc's, so the part of
+every latency that no server can save is in the table too; then frames per second: two concurrent clients re-rendering different CT frames, each
 request a new window, for a bounded time, against each server held to two cores; and the
 same work done in-process by ``studies.imaging`` in two threads, as a reference.
 """
@@ -49,6 +51,7 @@ from studies.demo.samples import sample_path
 from studies.imaging.render import Renderer
 from tests.bench.django_server import DjangoServer, ServerError
 from tests.bench.ingest import Measurement, batches, multipart_related, skipped
+from tests.bench.null_server import NullServer
 from tests.peers.orthanc import OrthancError, OrthancPeer, orthanc_missing
 
 SAMPLES = (
@@ -487,13 +490,35 @@ def api(stack: ExitStack, base: str, auth: tuple[str, str], build: Build, pid: i
     return Api(session, base, build, pid)
 
 
+def http_floor(
+    stack: ExitStack, work: Path, our_api: Api, rest: Api, window_changes: list[Request]
+) -> list[Measurement]:
+    """The CT window-change requests asked of a server that does no work (it answers our
+    JPEG of that frame, fixed: tests/bench/null_server.py), alternating with Orthanc's: the
+    part of a request's latency that is the client, loopback and uvicorn, the same for all.
+    Answers the floor's measurement and Orthanc's of this run."""
+    path, params = our_api.build(window_changes[0])
+    answer = our_api.session.get(
+        f"{our_api.base}{path}?{urlencode(params, safe=',')}",
+        headers={"Accept": "image/jpeg"},
+        timeout=120,
+    )
+    body_file = work / "floor.jpg"
+    body_file.write_bytes(answer.content)
+    floor = stack.enter_context(NullServer(body_file))
+    floor_api = api(stack, floor.url, ("", ""), lambda request: ("/", {}), floor.process.pid)
+    measure(floor_api, window_changes[:2])  # connect before the clock starts
+    return side_by_side([(floor_api, window_changes), (rest, window_changes)])
+
+
 def run(
     work: Path, files: list[Path], plan_: Plan, fps_seconds: float, with_orthanc: bool
-) -> tuple[list[list[Measurement]], list[Measurement]]:
+) -> tuple[list[list[Measurement]], list[Measurement], list[Measurement]]:
     """Both servers up at once; each row's requests alternate between ours, Orthanc REST and
-    Orthanc DICOMweb; then the frames-per-second runs, one server at a time. Answers the
-    rows (ours, REST, DICOMweb per row) and the two rates; a server that cannot start gets
-    its columns marked with the reason."""
+    Orthanc DICOMweb; then the HTTP floor beside Orthanc's window change; then the
+    frames-per-second runs, one server at a time. Answers the rows (ours, REST, DICOMweb per
+    row), the two rates and the floor; a server that cannot start gets its columns marked
+    with the reason."""
     with ExitStack() as stack:
         our_api = rest = dicomweb = None
         our_note = their_note = ""
@@ -524,6 +549,9 @@ def run(
             for column, note in ((0, our_note), (1, their_note), (2, their_note)):
                 if note:
                     row[column] = skipped(note)
+        floor = [skipped(our_note or their_note)] * 2
+        if our_api is not None and rest is not None:
+            floor = http_floor(stack, work, our_api, rest, plan_.rows[plan_.ct_warm][1])
         our_rate = skipped(our_note)
         if our_api is not None:
             assert server.process is not None
@@ -536,7 +564,7 @@ def run(
             held = hold_to_cores(orthanc.process.pid)
             their_rate = http_rate(orthanc.url, orthanc.auth, rest.build, plan_, fps_seconds)
             their_rate.note = their_rate.note or held
-    return table_rows, [our_rate, their_rate]
+    return table_rows, [our_rate, their_rate], floor
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -667,6 +695,21 @@ def targets(plan_: Plan, ours_: Sequence[Measurement], rest: Sequence[Measuremen
     return "\n".join(out)
 
 
+def floor_line(floor: Measurement, theirs: Measurement) -> str:
+    """The floor's p50 beside Orthanc's CT window change, asked alternately in one run."""
+    if floor.note or theirs.note:
+        return f"  HTTP floor: - [{' '.join((floor.note or theirs.note).split())[:120]}]"
+    value = _quotient(floor.percentile_ms(0.5), theirs.percentile_ms(0.5))
+    return (
+        f"  HTTP floor, a uvicorn app answering the same JPEG with no work, alternating with"
+        f" Orthanc's CT window change: p50 / p95 {_latency(floor)} vs {_latency(theirs)} ms"
+        f" = {value:.2f}× (a ratio target below this cannot be met by any server, measured"
+        " this way)"
+        if value
+        else "  HTTP floor: -"
+    )
+
+
 def rates(rows: Sequence[tuple[str, Measurement]], clients: int, seconds: float) -> str:
     out = [
         f"frames per second: {clients} concurrent clients, a new window on each request, "
@@ -724,7 +767,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Ours by STOW-RS and Orthanc by REST: {len(files)} files ({megabytes:.0f} MB); "
             "then each row side by side, request by request ..."
         )
-        table_rows, (our_rate, their_rate) = run(
+        table_rows, (our_rate, their_rate), floor = run(
             work, files, plan_, args.fps_seconds, with_orthanc=not args.no_orthanc
         )
         mine, rest, dicomweb = (list(column) for column in zip(*table_rows, strict=True))
@@ -739,6 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
         print(cpu_table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
         print(targets(plan_, mine, rest))
+        print(floor_line(*floor))
         rate_rows = [
             ("ours WADO-RS rendered", our_rate),
             ("Orthanc REST frames/0/rendered", their_rate),
