@@ -15,10 +15,11 @@ ingest's idempotence keeps a late duplicate from a dying attempt harmless.
 
 A large retrieve (at least ``MIN_PART_INSTANCES`` per part) is listed too, and split into
 ``RETRIEVE_PARALLEL_REQUESTS`` IMAGE-level requests (lists of UIDs) sent at once, each on its own
-association. A PACS sends one request's instances one at a time, each waiting for our
+association; the first leaves as soon as its UIDs are listed, while the rest of the list
+arrives. A PACS sends one request's instances one at a time, each waiting for our
 C-STORE response, and that response waits for the instance to be synced to disk and indexed;
 with two requests under way, one instance is on the wire or in our CPU while the other waits
-for the disk (the 200-slice CT by C-MOVE or C-GET: see the README's retrieve numbers).
+for the disk (``python -m tests.bench retrieve`` measures it on the 200-slice demo CT).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -223,10 +225,12 @@ class _Plan:
     remote: dict[str, str] | None
     sop_classes: list[str] = field(default_factory=list)
     present: set[str] = field(default_factory=set)
-    requests: list[Dataset] = field(default_factory=list)
+    # A list, or (split) a generator that yields requests while the PACS lists instances.
+    requests: Iterable[Dataset] = field(default_factory=list)
     # Without the list: how many instances the PACS says the request covers (nothing of it
     # being here), or None if it did not say.
     remote_count: int | None = None
+    split: bool = False  # requests to be run RETRIEVE_PARALLEL_REQUESTS at a time
 
     @property
     def expected(self) -> int | None:
@@ -305,17 +309,19 @@ def _plan(job: RetrieveJob, parts: int = 1) -> _Plan:
     """What to ask the PACS for, in how many requests (``parts`` of them may run at once)."""
     level = "SERIES" if job.series_instance_uid else "STUDY"
     whole = _retrieve_identifier(level, job.study_instance_uid, job.series_instance_uid)
-    nothing_here = not _local_instances(job).exists()
-    if nothing_here:
+    terms = query.SearchTerms(
+        study_instance_uid=job.study_instance_uid, series_instance_uid=job.series_instance_uid
+    )
+    if not _local_instances(job).exists():
         # Nothing of it is here, so all of it is missing: no need to list the PACS's
         # instances one by one, a count is enough to follow and check the retrieve, unless
         # it is large enough to be worth splitting into requests that run side by side.
         count, sop_classes = _remote_count(job)
         if parts < 2 or count is None or count < parts * MIN_PART_INSTANCES:
             return _Plan(None, sop_classes, requests=[whole], remote_count=count)
-    terms = query.SearchTerms(
-        study_instance_uid=job.study_instance_uid, series_instance_uid=job.series_instance_uid
-    )
+        plan = _Plan(None, sop_classes, remote_count=count, split=True)
+        plan.requests = _listed_requests(job.node, terms, plan, whole, -(-count // parts))
+        return plan
     outcome = scu.find(job.node, query.identifier("IMAGE", terms), limit=sys.maxsize)
     remote = {}
     sop_classes = []
@@ -330,10 +336,9 @@ def _plan(job: RetrieveJob, parts: int = 1) -> _Plan:
         # The PACS lists no instances (or does not answer IMAGE-level queries): ask for the
         # whole study and let the C-MOVE/C-GET answer say how many there are.
         return _Plan(None, requests=[whole])
-    present = set() if nothing_here else _local_uids(list(remote))
+    present = _local_uids(list(remote))
     plan = _Plan(remote, sorted(set(sop_classes)), present)
-    missing_total = len(remote) - len(present)
-    if not present and (parts < 2 or missing_total < parts * MIN_PART_INSTANCES):
+    if not present:
         plan.requests = [whole]
         return plan
     by_series: dict[str, list[str]] = defaultdict(list)
@@ -344,14 +349,15 @@ def _plan(job: RetrieveJob, parts: int = 1) -> _Plan:
             missing_by_series[series].append(sop)
     # Requests of about equal size, one per part at least (each of at least
     # MIN_PART_INSTANCES), none listing more than UIDS_PER_REQUEST UIDs.
-    per_part = -(-missing_total // max(parts, 1))
+    per_part = -(-(len(remote) - len(present)) // max(parts, 1))
     per_request = min(UIDS_PER_REQUEST, max(MIN_PART_INSTANCES, per_part))
+    requests = []
     for series, missing in missing_by_series.items():
         if series and len(missing) == len(by_series[series]) and len(missing) <= per_request:
-            plan.requests.append(_retrieve_identifier("SERIES", job.study_instance_uid, series))
+            requests.append(_retrieve_identifier("SERIES", job.study_instance_uid, series))
             continue
         for start in range(0, len(missing), per_request):
-            plan.requests.append(
+            requests.append(
                 _retrieve_identifier(
                     "IMAGE",
                     job.study_instance_uid,
@@ -359,7 +365,43 @@ def _plan(job: RetrieveJob, parts: int = 1) -> _Plan:
                     missing[start : start + per_request],
                 )
             )
+    plan.requests = requests
+    plan.split = parts > 1 and len(requests) > 1
     return plan
+
+
+def _listed_requests(
+    node: PacsNode, terms: query.SearchTerms, plan: _Plan, whole: Dataset, per_part: int
+) -> Iterator[Dataset]:
+    """IMAGE-level requests of about ``per_part`` UIDs each, yielded while the PACS lists
+    the instances (C-FIND at IMAGE level): the first request is under way while the rest of
+    the list arrives. Once the list is complete it becomes ``plan.remote``; if the PACS
+    lists nothing, the whole study (or series) is asked for, as without a split."""
+    per_request = min(UIDS_PER_REQUEST, max(MIN_PART_INSTANCES, per_part))
+    listing = query.identifier("IMAGE", terms)
+    # Only what splitting needs (the SOP classes came with the count): Orthanc keeps these
+    # in its index but reads each instance's file to answer SOP Class UID (a 200-slice CT
+    # listed in ~0.5 s instead of ~1-1.5 s on a loaded machine).
+    del listing.SOPClassUID, listing.InstanceNumber
+    listed: dict[str, str] = {}
+    batches: dict[str, list[str]] = defaultdict(list)
+    for match in scu.find_each(node, listing):
+        sop = str(match.get("SOPInstanceUID", "") or "")
+        if not is_valid_uid(sop) or sop in listed:
+            continue
+        series = listed[sop] = str(match.get("SeriesInstanceUID", "") or "")
+        batch = batches[series]
+        batch.append(sop)
+        if len(batch) >= per_request:
+            yield _retrieve_identifier("IMAGE", terms.study_instance_uid, series, batch)
+            batches[series] = []
+    for series, batch in batches.items():
+        if batch:
+            yield _retrieve_identifier("IMAGE", terms.study_instance_uid, series, batch)
+    if listed:
+        plan.remote = listed
+    else:
+        yield whole
 
 
 class _Attempt:
@@ -488,7 +530,7 @@ class _Attempt:
             self.requested = plan.missing or 0
             self._write(**self._counts())
             self._refresh_and_publish()
-            if parts > 1 and len(plan.requests) > 1:
+            if plan.split:
                 self._fetch_parallel(plan, parts)
             else:
                 for identifier in plan.requests:
@@ -517,7 +559,18 @@ class _Attempt:
                 connection.close()  # this thread's own connection
 
         with ThreadPoolExecutor(parts, thread_name_prefix=f"retrieve-{self.job.pk}") as pool:
-            list(pool.map(run, plan.requests))
+            try:
+                # Each request goes as soon as it is known (a listing may still be arriving).
+                for identifier in plan.requests:
+                    if self.should_stop():
+                        break
+                    pool.submit(run, identifier)
+            except Exception as exc:  # the listing failed: the requests under way finish
+                errors.append(exc)
+            finally:
+                close = getattr(plan.requests, "close", None)
+                if close is not None:
+                    close()  # a listing left unfinished (stopping) releases its association
         if errors:
             raise errors[0]
 
@@ -555,6 +608,7 @@ class _Attempt:
         if plan.remote is not None:
             # The archive is the truth: count what is here now.
             counts["received_count"] = len(_local_uids(list(plan.remote)))
+            counts["expected_count"] = len(plan.remote)
         elif plan.remote_count is not None:
             # Nothing was here before this attempt, so what is here now is what arrived.
             counts["received_count"] = min(_local_instances(self.job).count(), plan.remote_count)

@@ -248,6 +248,28 @@ def find(
     return FindOutcome(matches, truncated)
 
 
+def find_each(node: PacsNode, identifier: Dataset) -> Iterator[Dataset]:
+    """C-FIND (PS3.4 C.4.1, Study Root), each match yielded as it arrives; the association
+    is released once all are in (or the caller stops iterating)."""
+    model = StudyRootQueryRetrieveInformationModelFind
+    with associate(node, [build_context(model)]) as assoc:
+        try:
+            for status, match in assoc.send_c_find(identifier, model, msg_id=1):
+                if "Status" not in status:
+                    raise _failure("C-FIND", status, assoc)
+                category = statuses.category(int(status.Status))
+                if category == "pending":
+                    if match is not None:
+                        yield match
+                    continue
+                if category in ("success", "cancel", "warning"):
+                    return
+                raise _failure("C-FIND", status, assoc)
+        except GeneratorExit:
+            assoc.abort()  # the caller stopped: the rest of the answer is not wanted
+            raise
+
+
 def _update(progress: SubOperations, status: Dataset, identifier: Dataset | None) -> None:
     for keyword, attribute in (
         ("NumberOfRemainingSuboperations", "remaining"),
