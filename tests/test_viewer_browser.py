@@ -265,6 +265,48 @@ def test_study_list_opens_the_viewer_and_first_pixels_appear(viewer_server):
     assert markers == ["A", "L", "P", "R"]  # axial, head first supine
 
 
+# Every `view` the page sends, in order (before any module of the page runs).
+RECORD_VIEWS = """
+window.__views = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  try {
+    const message = JSON.parse(data);
+    if (message.type === 'view') window.__views.push(message);
+  } catch {}
+  return send.call(this, data);
+};
+"""
+
+
+def test_the_first_view_asked_while_the_viewer_loads_is_adopted_not_asked_twice(viewer_server):
+    server, study = viewer_server
+
+    def slow_viewer(route):
+        # The viewer's entry module arrives after boot.js's socket has heard the outline and
+        # the first picture, as on a slow line or a busy machine.
+        time.sleep(1.0)
+        route.continue_()
+
+    with chromium_page() as page:
+        page.add_init_script(RECORD_VIEWS)
+        page.route(re.compile(r".*/viewer/main\.js(\?.*)?$"), slow_viewer)
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        stats = canvas_stats(page, 0)
+        views = page.evaluate("window.__views")
+        errors = page.errors
+
+    assert errors == []
+    assert stats["lit"] > 0.15, stats
+    ours = [view for view in views if view["viewport"] == 0]
+    # boot.js asked (request 2, right after the open_study of the socket's address) ...
+    assert ours[0]["request"] == 2 and ours[0]["quality"] == "diagnostic", views
+    assert ours[0]["instance"] == study.thin_instances[0] and ours[0]["window"] is None
+    # ... and the viewer took that request as its own first view: nothing asked twice.
+    assert len(ours) == 1, views
+
+
 def grey(png: bytes) -> np.ndarray:
     from PIL import Image
 
@@ -901,12 +943,18 @@ def test_loading_progress_shows_until_the_pixels_arrive(viewer_server):
     hold = {"pixels": True}
 
     def slow_pixels(ws):
-        # Text passes at once; binary pixel messages wait until the test releases them.
+        # Text passes at once; binary pixel messages, and the `done` that the server sends
+        # after a view's pixels, wait until the test releases them (in their order). The
+        # first view may be boot.js's, asked before the viewer loaded: its `done` could
+        # otherwise overtake the held pixels and end the loading state.
         server_side = ws.connect_to_server()
         page_sides.append(ws)
 
+        def after_pixels(message) -> bool:
+            return isinstance(message, bytes) or json.loads(message).get("type") == "done"
+
         def from_server(message):
-            if isinstance(message, bytes) and hold["pixels"]:
+            if hold["pixels"] and after_pixels(message):
                 held.append(message)
             else:
                 ws.send(message)

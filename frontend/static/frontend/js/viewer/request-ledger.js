@@ -53,10 +53,11 @@ export class RequestLedger {
   /**
    * Records a new `view` for a viewport; from now on its older requests are stale.
    * @param {Omit<IssuedView, 'id'|'done'>} view
+   * @param {number} [id]  an id already taken by nextId (a view boot.js sent: viewer.js)
    * @returns {IssuedView}
    */
-  issue(view) {
-    const issued = { ...view, prefetch: [...(view.prefetch ?? [])], id: this.nextId(), done: false };
+  issue(view, id = this.nextId()) {
+    const issued = { ...view, prefetch: [...(view.prefetch ?? [])], id, done: false };
     this.#current.set(view.viewport, issued);
     this.#recent.set(issued.id, issued);
     if (this.#recent.size > REMEMBERED) {

@@ -127,6 +127,14 @@ export class Viewer {
   #cacheBarsQueued = false;
   /** @type {import('./boot.js').EarlySocket | null} */
   #early = null;
+  /**
+   * The first `view` boot.js sent on its socket, not yet adopted, and what was heard for it
+   * meanwhile (replayed on adoption, dropped otherwise): #adoptEarlyView.
+   * @type {(import('./boot.js').EarlyView & {heard: Array<{binary?: ArrayBuffer, json?: any}>}) | null}
+   */
+  #earlyView = null;
+  /** @type {{request: number, answers: any[]} | null} the early view's answers heard before any of its pixels */
+  #earlyAnswers = null;
   #reopen = new Coalescer(() => this.#openStudy(), 500);
   /** @type {HTMLElement} */
   #status;
@@ -168,15 +176,17 @@ export class Viewer {
       onState: () => this.#queueToolbar(),
     });
     this.#early = early;
-    // The early `open_study` used an id of ours: never use it again.
-    if (early) while (this.#ledger.nextId() < early.request);
+    const heard = early ? early.handOver() : [];
+    this.#earlyView = early?.view ? { ...early.view, heard: [] } : null;
+    // The early `open_study` (and `view`) used ids of ours: never use them again.
+    if (early) while (this.#ledger.nextId() < Math.max(early.request, early.view?.request ?? 0));
     this.#socket = new ViewerSocket(socketUrl, {
       onOpen: (resumed, adopted) => this.#opened(resumed, adopted),
       onMessage: (message) => this.#message(message),
       onBinary: (buffer) => this.#pixels(buffer),
       onState: (state, detail) => this.#socketState(state, detail),
       onProtocolError: (error) => console.warn('viewer protocol:', error.message),
-    }, early ? { adopt: { ws: early.ws, heard: early.handOver() } } : {});
+    }, early ? { adopt: { ws: early.ws, heard } } : {});
     this.#fillHelp();
     document.addEventListener('keydown', (e) => this.#key(e));
     window.addEventListener('pagehide', () => this.#socket.close());
@@ -271,6 +281,7 @@ export class Viewer {
   requestPixels(viewport, params) {
     const signature = viewSignature(params);
     if (this.#lastView.get(viewport.index) === signature && this.#socket.isOpen) return;
+    if (this.#earlyView?.viewport === viewport.index && this.#adoptEarlyView(viewport, params, signature)) return;
     const index = viewport.index;
     const image = `${params.instance}/${params.frame}`;
     const held = this.#movingViews.get(index);
@@ -334,11 +345,7 @@ export class Viewer {
     });
     const quality = viewQuality({ newStack, moving, fast });
     if (this.#heldPrefetch?.viewport === viewport.index) this.#releasePrefetch();
-    if (quality === 'diagnostic') {
-      this.#releasePrefetch();
-      const timer = setTimeout(() => this.#releasePrefetch(), HOLD_PREFETCH_MS);
-      this.#heldPrefetch = { viewport: viewport.index, request: issued.id, messages: [], timer };
-    }
+    if (quality === 'diagnostic') this.#holdPrefetch(viewport.index, issued.id);
     const sent = this.#socket.send(
       viewMessage({
         request: issued.id,
@@ -361,6 +368,57 @@ export class Viewer {
     this.#lastView.set(viewport.index, signature);
     this.#askStackPreviews(viewport, params);
     return { id: issued.id, yields: quality === 'diagnostic' };
+  }
+
+  /**
+   * The viewport's first view, when boot.js already asked the server for this very view on
+   * its socket (boot.js `fittedView`): that request becomes ours (same id), and its pixels
+   * heard so far are played now. Any other first view drops it; our own view then replaces it
+   * on the server (latest wins).
+   * @param {Viewport} viewport
+   * @param {any} params  as for requestPixels
+   * @param {string} signature
+   * @returns {boolean} adopted
+   */
+  #adoptEarlyView(viewport, params, signature) {
+    const early = this.#earlyView;
+    this.#earlyView = null;
+    if (!early) return false;
+    const same =
+      early.instance === params.instance &&
+      early.frame === params.frame &&
+      early.region.every((v, i) => v === params.region[i]) &&
+      early.scale.toFixed(4) === params.scale.toFixed(4) &&
+      params.window === null &&
+      params.voi === 0 &&
+      !params.invert &&
+      !this.#lastImage.has(viewport.index) &&
+      !this.#pacer.busy(viewport.index) &&
+      this.#socket.isOpen;
+    if (!same) return false;
+    this.#lastImage.set(viewport.index, { image: `${params.instance}/${params.frame}`, at: performance.now(), stack: viewport.stack });
+    this.#ledger.issue(
+      { viewport: viewport.index, instance: params.instance, frame: params.frame, renderKey: params.renderKey, prefetch: [] },
+      early.request,
+    );
+    this.#holdPrefetch(viewport.index, early.request);
+    this.#pacer.offer(viewport.index, () => ({ id: early.request, yields: true }));
+    this.#lastView.set(viewport.index, signature);
+    this.#askStackPreviews(viewport, params);
+    // Its `done` (or `error`) once the pixels heard before it are decoded and placed, as when
+    // they come over the wire one by one (`done` marks the viewport loaded); if none were
+    // heard yet, once the first one is.
+    const placed = [];
+    for (const message of early.heard) if (message.binary) placed.push(this.#pixels(message.binary));
+    const answers = early.heard.filter((message) => message.json).map((message) => message.json);
+    if (answers.length > 0 && placed.length > 0) {
+      Promise.allSettled(placed).then(() => {
+        for (const answer of answers) this.#message(answer);
+      });
+    } else if (answers.length > 0) {
+      this.#earlyAnswers = { request: early.request, answers };
+    }
+    return true;
   }
 
   /**
@@ -661,6 +719,11 @@ export class Viewer {
    */
   #opened(resumed, adopted = false) {
     this.#setStatus(resumed ? 'Reconnected' : 'Connected', 'open');
+    // boot.js's view died with its socket.
+    if (!adopted) {
+      this.#earlyView = null;
+      this.#earlyAnswers = null;
+    }
     this.#lastView.clear();
     for (const asked of this.#stackAsked.values()) clearTimeout(asked.timer);
     this.#stackAsked.clear();
@@ -864,6 +927,10 @@ export class Viewer {
 
   /** @param {{type: string, [key: string]: any}} message */
   #message(message) {
+    if (this.#earlyView && message.request === this.#earlyView.request && (message.type === 'done' || message.type === 'error')) {
+      this.#earlyView.heard.push({ json: message });
+      return;
+    }
     switch (message.type) {
       case 'study':
       case 'frame_info':
@@ -910,13 +977,21 @@ export class Viewer {
     }
   }
 
-  /** @param {ArrayBuffer} buffer */
+  /**
+   * @param {ArrayBuffer} buffer
+   * @returns {Promise<void> | undefined} settles once its pixels are decoded and placed, if
+   *   they are decoded here (#adoptEarlyView waits for it)
+   */
   #pixels(buffer) {
     let message;
     try {
       message = decodePixelMessage(buffer);
     } catch (error) {
       console.warn('viewer protocol:', /** @type {Error} */ (error).message);
+      return;
+    }
+    if (this.#earlyView && message.request === this.#earlyView.request) {
+      this.#earlyView.heard.push({ binary: buffer });
       return;
     }
     if (message.kind === 'prefetch' && message.request === this.#firstPicture && this.#firstPicture) {
@@ -941,7 +1016,26 @@ export class Viewer {
         return;
       }
     }
-    this.#decodePixels(message);
+    const placed = this.#decodePixels(message);
+    const pending = this.#earlyAnswers;
+    if (pending?.request === message.request) {
+      this.#earlyAnswers = null;
+      Promise.resolve(placed).finally(() => {
+        for (const answer of pending.answers) this.#message(answer);
+      });
+    }
+    return placed;
+  }
+
+  /**
+   * From now on the viewport's previews wait for diagnostic view `request`'s lossless image.
+   * @param {number} viewport
+   * @param {number} request
+   */
+  #holdPrefetch(viewport, request) {
+    this.#releasePrefetch();
+    const timer = setTimeout(() => this.#releasePrefetch(), HOLD_PREFETCH_MS);
+    this.#heldPrefetch = { viewport, request, messages: [], timer };
   }
 
   /** Decodes the previews held for a diagnostic view (#heldPrefetch), in arrival order. */
@@ -953,7 +1047,10 @@ export class Viewer {
     for (const message of held.messages) this.#decodePixels(message);
   }
 
-  /** @param {import('./protocol.js').PixelMessage} message */
+  /**
+   * @param {import('./protocol.js').PixelMessage} message
+   * @returns {Promise<void> | undefined} settles once decoded and placed
+   */
   #decodePixels(message) {
     // The first pixels of a view let the viewport's next view go (view-pacer.js).
     if (message.kind !== 'prefetch') this.#pacer.answered(message.viewport, message.request);
@@ -966,7 +1063,7 @@ export class Viewer {
         requestAnimationFrame(() => setTimeout(() => this.#releasePrefetch(), 0));
       }
     };
-    createImageBitmap(new Blob([message.data], { type: message.type })).then(
+    return createImageBitmap(new Blob([message.data], { type: message.type })).then(
       (bitmap) => {
         release();
         // Decoding took time: judge again against what the viewport shows now.
