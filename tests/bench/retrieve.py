@@ -11,6 +11,9 @@ uvicorn. The job is queued with ``manage.py retrieve --node --study --wait``;
 its wall time is read from the job itself (queued ``created_at`` to ``finished_at``), so
 Python start-up of the command is not counted.
 
+Ours splits the study into RETRIEVE_PARALLEL_REQUESTS (2) requests sent at once (studies.pacs.jobs);
+``RETRIEVE_PARALLEL_REQUESTS=1`` in the environment measures one request.
+
 Orthanc's side is ``movescu`` asking Orthanc to C-MOVE the study to ``storescp`` (files
 written to a temporary directory, no fsync; ours fsyncs every instance), timed from
 ``movescu`` start to exit. ``getscu`` (C-GET by a DCMTK client) is a reference row. All
@@ -522,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference = median_timing(results["storescp"])
         rows = [
             ("ours C-MOVE (Orthanc → our listener), queue→done", median_timing(results["move"])),
-            ("ours C-GET (one association), queue→done", median_timing(results["get"])),
+            ("ours C-GET (to our worker), queue→done", median_timing(results["get"])),
             ("Orthanc C-MOVE → DCMTK storescp (movescu)", reference),
             ("reference: DCMTK getscu C-GET from Orthanc", median_timing(results["getscu"])),
         ]
