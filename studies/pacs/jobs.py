@@ -14,12 +14,13 @@ to ask for the missing ones by UID. A resumed job never asks for an instance twi
 ingest's idempotence keeps a late duplicate from a dying attempt harmless.
 
 A large retrieve (at least ``MIN_PART_INSTANCES`` per part) is listed too, and split into
-``RETRIEVE_PARALLEL_REQUESTS`` IMAGE-level requests (lists of UIDs) sent at once, each on its own
-association; the first leaves as soon as its UIDs are listed, while the rest of the list
-arrives. A PACS sends one request's instances one at a time, each waiting for our
-C-STORE response, and that response waits for the instance to be synced to disk and indexed;
-with two requests under way, one instance is on the wire or in our CPU while the other waits
-for the disk (``python -m tests.bench retrieve`` measures it on the 200-slice demo CT).
+``RETRIEVE_PARALLEL_REQUESTS`` IMAGE-level requests (lists of UIDs) sent at once, each on its
+own association; the first, of only a few UIDs (so the study's first images land early),
+leaves as soon as they are listed, while the rest of the list arrives. A PACS sends one
+request's instances one at a time, each waiting for our C-STORE response, and that response
+waits for the instance to be synced to disk and indexed; with two requests under way, one
+instance is on the wire or in our CPU while the other waits for the disk
+(``python -m tests.bench retrieve`` measures it on the 200-slice demo CT).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ UIDS_PER_REQUEST = 500
 # gets at least this many instances: below it, the extra C-FIND and associations cost more
 # than the overlap gains.
 MIN_PART_INSTANCES = 25
+# The first request of a split retrieve: this many UIDs, sent as soon as they are listed, so
+# the study's first images land (and can be opened) while the rest is still being listed.
+FIRST_REQUEST_INSTANCES = 4
 
 
 # Set when a job is queued in this process (after its row is committed): a worker in the same
@@ -374,9 +378,10 @@ def _listed_requests(
     node: PacsNode, terms: query.SearchTerms, plan: _Plan, whole: Dataset, per_part: int
 ) -> Iterator[Dataset]:
     """IMAGE-level requests of about ``per_part`` UIDs each, yielded while the PACS lists
-    the instances (C-FIND at IMAGE level): the first request is under way while the rest of
-    the list arrives. Once the list is complete it becomes ``plan.remote``; if the PACS
-    lists nothing, the whole study (or series) is asked for, as without a split."""
+    the instances (C-FIND at IMAGE level): the first, of only FIRST_REQUEST_INSTANCES, is
+    under way while the rest of the list arrives. Once the list is complete it becomes
+    ``plan.remote``; if the PACS lists nothing, the whole study (or series) is asked for, as
+    without a split."""
     per_request = min(UIDS_PER_REQUEST, max(MIN_PART_INSTANCES, per_part))
     listing = query.identifier("IMAGE", terms)
     # Only what splitting needs (the SOP classes came with the count): Orthanc keeps these
@@ -385,6 +390,7 @@ def _listed_requests(
     del listing.SOPClassUID, listing.InstanceNumber
     listed: dict[str, str] = {}
     batches: dict[str, list[str]] = defaultdict(list)
+    size = FIRST_REQUEST_INSTANCES
     for match in scu.find_each(node, listing):
         sop = str(match.get("SOPInstanceUID", "") or "")
         if not is_valid_uid(sop) or sop in listed:
@@ -392,7 +398,8 @@ def _listed_requests(
         series = listed[sop] = str(match.get("SeriesInstanceUID", "") or "")
         batch = batches[series]
         batch.append(sop)
-        if len(batch) >= per_request:
+        if len(batch) >= size:
+            size = per_request
             yield _retrieve_identifier("IMAGE", terms.study_instance_uid, series, batch)
             batches[series] = []
     for series, batch in batches.items():

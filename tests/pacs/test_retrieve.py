@@ -129,6 +129,7 @@ def test_large_retrieve_is_split_into_requests_run_at_once_each_instance_stored_
     pacs.node.save()
     fast_retries.RETRIEVE_PARALLEL_REQUESTS = 2
     monkeypatch.setattr(jobs, "MIN_PART_INSTANCES", 3)
+    monkeypatch.setattr(jobs, "FIRST_REQUEST_INSTANCES", 4)  # two parts, 4 and 3
     study, _, sops = pacs.load_study(per_series=7, size=64)
 
     job, _ = jobs.queue_retrieve(pacs.node, study)
@@ -149,6 +150,27 @@ def test_large_retrieve_is_split_into_requests_run_at_once_each_instance_stored_
     assert Instance.objects.count() == 7
     if method == "move":
         assert sorted(store_log.uids) == sorted(sops)  # each sent once
+
+
+def test_split_retrieve_asks_for_a_few_instances_first_so_the_study_opens_early(
+    pacs, fast_retries, retrieve_requests, monkeypatch
+):
+    fast_retries.RETRIEVE_PARALLEL_REQUESTS = 2
+    monkeypatch.setattr(jobs, "MIN_PART_INSTANCES", 3)
+    monkeypatch.setattr(jobs, "FIRST_REQUEST_INSTANCES", 2)
+    study, _, sops = pacs.load_study(per_series=9, size=64)
+
+    job, _ = jobs.queue_retrieve(pacs.node, study)
+    jobs.run_due_jobs()
+
+    job.refresh_from_db()
+    assert job.state == State.DONE, job.error
+    by_start = sorted(retrieve_requests, key=lambda request: request[1])
+    assert [len(uids) for uids, _, _ in by_start][0] == 2
+    assert sorted(len(uids) for uids, _, _ in by_start) == [2, 2, 5]  # then parts of 5
+    assert sorted(uid for uids, _, _ in by_start for uid in uids) == sorted(sops)
+    assert (job.expected_count, job.received_count, job.failed_count) == (9, 9, 0)
+    assert Instance.objects.count() == 9
 
 
 def test_small_retrieve_is_not_split(
