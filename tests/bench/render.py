@@ -20,9 +20,10 @@ codec. Below the table: issue 3's targets (a window change at most 0.5× Orthanc
 latency, on the CT frame and on the large image; the large image at most 2× our CT frame),
 and the HTTP floor: the CT window-change requests asked of a uvicorn app that answers a fixed
 JPEG with no work (tests/bench/null_server.py), alternating with Orthanc's, so the part of
-every latency that no server can save is in the table too; then frames per second: two concurrent clients re-rendering different CT frames, each
-request a new window, for a bounded time, against each server held to two cores; and the
-same work done in-process by ``studies.imaging`` in two threads, as a reference.
+every latency that no server can save is in the table too; then frames per second: two
+concurrent clients re-rendering different CT frames, each request a new window, for a
+bounded time, against each server held to two cores; and the same work done in-process by
+``studies.imaging`` in two threads, as a reference.
 """
 
 from __future__ import annotations
