@@ -53,6 +53,7 @@ from studies.imaging.render import Renderer
 from tests.bench.django_server import DjangoServer, ServerError
 from tests.bench.ingest import Measurement, batches, multipart_related, skipped
 from tests.bench.null_server import NullServer
+from tests.bench.ws_view import SocketError, ViewerSocket
 from tests.peers.orthanc import OrthancError, OrthancPeer, orthanc_missing
 
 SAMPLES = (
@@ -512,6 +513,77 @@ def http_floor(
     return side_by_side([(floor_api, window_changes), (rest, window_changes)])
 
 
+SOCKET_WIDTH = 410  # not the HTTP row's windows: nothing rendered for them is reused
+
+
+def socket_window_changes(
+    server: DjangoServer, rest: Api | None, dicomweb: Api | None, image: Image, repeat: int
+) -> list[Measurement]:
+    """The CT window change as our viewer makes it: a ``view`` over its websocket
+    (tests/bench/ws_view.py), alternating request by request with Orthanc's REST and
+    DICOMweb rendered calls for the same windows. Answers ours to the first pixels
+    (preview), ours to the full-resolution tiles, Orthanc REST, Orthanc DICOMweb."""
+    windows = [(-100 + 20 * i, SOCKET_WIDTH) for i in range(repeat)]
+    preview, full = Timed(), Timed()
+    theirs = [Timed(), Timed()]
+    pid = server.process.pid if server.process is not None else None
+    ds = dcmread(image.path, stop_before_pixels=True)
+    try:
+        socket = ViewerSocket(server.url, *server.auth)
+        with socket:
+            socket.open_study(image.study)
+            for warm in ((40, 350), (50, 360)):  # the socket's first view, untimed
+                socket.window_change(image.sop, ds.Rows, ds.Columns, warm)
+            for window in windows:
+                cpu_before = process_cpu_seconds(pid)
+                change = socket.window_change(image.sop, ds.Rows, ds.Columns, window)
+                cpu = process_cpu_seconds(pid) - cpu_before
+                for result, seconds in ((preview, change.preview), (full, change.full)):
+                    result.instances += 1
+                    result.stored += 1
+                    result.request_seconds.append(seconds)
+                preview.server_cpu_seconds += cpu
+                full.server_cpu_seconds += cpu
+                for each, result in zip((rest, dicomweb), theirs, strict=True):
+                    if each is not None:
+                        ask(each, Request(image, window), result)
+    except (SocketError, OSError, ServerError) as exc:
+        note = f"socket: {exc}"[:120]
+        preview.note = preview.note or note
+        full.note = full.note or note
+    return [_finish(m) for m in (preview, full, *theirs)]
+
+
+def socket_row_names(plan_: Plan) -> list[str]:
+    repeat = len(plan_.rows[plan_.ct_warm][1])
+    return [
+        f"CT 512² new window, our websocket view: first pixels (preview), n={repeat}",
+        f"CT 512² new window, our websocket view: full-res tiles [TARGET], n={repeat}",
+    ]
+
+
+def socket_rows(
+    server: DjangoServer | None,
+    rest: Api | None,
+    dicomweb: Api | None,
+    plan_: Plan,
+    our_note: str,
+    their_note: str,
+) -> list[list[Measurement]]:
+    """The two websocket rows (appended after the plan's rows), each beside the same
+    Orthanc requests: its REST and DICOMweb answers are complete JPEGs at full resolution."""
+    if server is None:
+        return [[skipped(our_note), skipped(their_note), skipped(their_note)]] * 2
+    image = plan_.rows[plan_.ct_warm][1][0].image
+    repeat = len(plan_.rows[plan_.ct_warm][1])
+    preview, full, by_rest, by_dicomweb = socket_window_changes(
+        server, rest, dicomweb, image, repeat
+    )
+    if their_note:
+        by_rest = by_dicomweb = skipped(their_note)
+    return [[preview, by_rest, by_dicomweb], [full, by_rest, by_dicomweb]]
+
+
 def run(
     work: Path, files: list[Path], plan_: Plan, fps_seconds: float, with_orthanc: bool
 ) -> tuple[list[list[Measurement]], list[Measurement], list[Measurement]]:
@@ -550,6 +622,9 @@ def run(
             for column, note in ((0, our_note), (1, their_note), (2, their_note)):
                 if note:
                     row[column] = skipped(note)
+        table_rows += socket_rows(
+            server if our_api else None, rest, dicomweb, plan_, our_note, their_note
+        )
         floor = [skipped(our_note or their_note)] * 2
         if our_api is not None and rest is not None:
             floor = http_floor(stack, work, our_api, rest, plan_.rows[plan_.ct_warm][1])
@@ -589,7 +664,7 @@ def table(
 ) -> str:
     header = (
         "rendering (p50 / p95 ms)",
-        "ours WADO-RS",
+        "ours",
         "Orthanc REST",
         "Orthanc DICOMweb",
         "ours÷REST",
@@ -682,11 +757,31 @@ def _quotient(a: float | None, b: float | None) -> float | None:
 
 
 def targets(plan_: Plan, ours_: Sequence[Measurement], rest: Sequence[Measurement]) -> str:
-    """Issue 3's targets, on p50 latencies."""
+    """Issue 3's targets, on p50 latencies. The CT window change is judged on the websocket
+    row: our viewer changes the window with a ``view`` on its socket, never over HTTP, so
+    that is "our render" as a clinician gets it; the full-resolution tiles, because
+    Orthanc's answer is the whole frame at full resolution too."""
     ct, large = plan_.ct_warm, plan_.large_warm
+    socket_full = len(plan_.rows) + 1
     p50 = [m.percentile_ms(0.5) for m in ours_]
-    out = ["issue 3 targets (p50):"]
-    for label, index in (("CT 512² window change", ct), (f"{LARGE} window change", large)):
+    out = [
+        "issue 3 targets (p50):",
+        "  CT 512² window change, judged on the row marked [TARGET]: the viewer's own path (a",
+        "  `view` on its websocket, whole frame, scale 1, interactive), timed to its last",
+        "  full-resolution JPEG tile, against Orthanc's frames/0/rendered JPEG of the frame:",
+    ]
+    value = _quotient(p50[socket_full], rest[socket_full].percentile_ms(0.5))
+    out.append(
+        "  CT 512² window change, ours (websocket) ÷ Orthanc REST: "
+        + _verdict(value, ORTHANC_TARGET)
+    )
+    value = _quotient(p50[ct], rest[ct].percentile_ms(0.5))
+    out.append(
+        f"  (for reference, not the target's path) over HTTP WADO-RS rendered: {value:.2f}"
+        if value
+        else "  (for reference) over HTTP WADO-RS rendered: -"
+    )
+    for label, index in ((f"{LARGE} window change", large),):
         value = _quotient(p50[index], rest[index].percentile_ms(0.5))
         out.append(
             f"  {label}, ours ÷ Orthanc frames/0/rendered: {_verdict(value, ORTHANC_TARGET)}"
@@ -780,8 +875,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Rendering to JPEG (quality {QUALITY}), one client, loopback, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}; ratio < 1: ours faster"
         )
-        print(table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
-        print(cpu_table([name for name, _, _ in plan_.rows], mine, rest, dicomweb))
+        names = [name for name, _, _ in plan_.rows] + socket_row_names(plan_)
+        print(table(names, mine, rest, dicomweb))
+        print(
+            "ours: WADO-RS rendered over HTTP, except the two websocket rows (a `view` on the\n"
+            "viewer's socket, as its window drag sends it); the [TARGET] row is the one issue 3\n"
+            "is judged on (below). CPU of a websocket row includes the view's lossless PNG,\n"
+            "which follows the tiles after 300 ms idle."
+        )
+        print(cpu_table(names, mine, rest, dicomweb))
         print(targets(plan_, mine, rest))
         print(floor_line(*floor))
         rate_rows = [
