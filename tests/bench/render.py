@@ -521,10 +521,12 @@ def socket_window_changes(
 ) -> list[Measurement]:
     """The CT window change as our viewer makes it: a ``view`` over its websocket
     (tests/bench/ws_view.py), alternating request by request with Orthanc's REST and
-    DICOMweb rendered calls for the same windows. Answers ours to the first pixels
-    (preview), ours to the full-resolution tiles, Orthanc REST, Orthanc DICOMweb."""
+    DICOMweb rendered calls for the same windows; and, after each, a ``ping`` on the
+    socket (the floor of this path: a round trip that does no work). Answers ours to the
+    first pixels (preview), ours to the full-resolution tiles, Orthanc REST, Orthanc
+    DICOMweb, and the pings."""
     windows = [(-100 + 20 * i, SOCKET_WIDTH) for i in range(repeat)]
-    preview, full = Timed(), Timed()
+    preview, full, pings = Timed(), Timed(), Timed()
     theirs = [Timed(), Timed()]
     pid = server.process.pid if server.process is not None else None
     ds = dcmread(image.path, stop_before_pixels=True)
@@ -547,11 +549,14 @@ def socket_window_changes(
                 for each, result in zip((rest, dicomweb), theirs, strict=True):
                     if each is not None:
                         ask(each, Request(image, window), result)
+                pings.instances += 1
+                pings.stored += 1
+                pings.request_seconds.append(socket.ping())
     except (SocketError, OSError, ServerError) as exc:
         note = f"socket: {exc}"[:120]
-        preview.note = preview.note or note
-        full.note = full.note or note
-    return [_finish(m) for m in (preview, full, *theirs)]
+        for result in (preview, full, pings):
+            result.note = result.note or note
+    return [_finish(m) for m in (preview, full, *theirs, pings)]
 
 
 def socket_row_names(plan_: Plan) -> list[str]:
@@ -559,6 +564,7 @@ def socket_row_names(plan_: Plan) -> list[str]:
     return [
         f"CT 512² new window, our websocket view: first pixels (preview), n={repeat}",
         f"CT 512² new window, our websocket view: full-res tiles [TARGET], n={repeat}",
+        f"reference: websocket floor, ping → pong on that socket, n={repeat}",
     ]
 
 
@@ -573,15 +579,19 @@ def socket_rows(
     """The two websocket rows (appended after the plan's rows), each beside the same
     Orthanc requests: its REST and DICOMweb answers are complete JPEGs at full resolution."""
     if server is None:
-        return [[skipped(our_note), skipped(their_note), skipped(their_note)]] * 2
+        return [[skipped(our_note), skipped(their_note), skipped(their_note)]] * 3
     image = plan_.rows[plan_.ct_warm][1][0].image
     repeat = len(plan_.rows[plan_.ct_warm][1])
-    preview, full, by_rest, by_dicomweb = socket_window_changes(
+    preview, full, by_rest, by_dicomweb, pings = socket_window_changes(
         server, rest, dicomweb, image, repeat
     )
     if their_note:
         by_rest = by_dicomweb = skipped(their_note)
-    return [[preview, by_rest, by_dicomweb], [full, by_rest, by_dicomweb]]
+    return [
+        [preview, by_rest, by_dicomweb],
+        [full, by_rest, by_dicomweb],
+        [pings, by_rest, by_dicomweb],
+    ]
 
 
 def run(
@@ -774,6 +784,12 @@ def targets(plan_: Plan, ours_: Sequence[Measurement], rest: Sequence[Measuremen
     out.append(
         "  CT 512² window change, ours (websocket) ÷ Orthanc REST: "
         + _verdict(value, ORTHANC_TARGET)
+    )
+    value = _quotient(p50[socket_full + 1], rest[socket_full].percentile_ms(0.5))
+    out.append(
+        f"  (its floor: a ping on the same socket ÷ Orthanc REST: {value:.2f})"
+        if value
+        else "  (its floor: -)"
     )
     value = _quotient(p50[ct], rest[ct].percentile_ms(0.5))
     out.append(

@@ -77,6 +77,11 @@ class ViewerSocket:
         """``open_study`` (no first picture); answers the ``study`` outline."""
         return self._run(self._open_study(study))
 
+    def ping(self) -> float:
+        """Seconds from sending ``ping`` to its ``pong``: the socket's round trip with no
+        work (loopback, both websocket stacks, the consumer's dispatch)."""
+        return self._run(self._ping())
+
     def window_change(
         self,
         instance: str,
@@ -144,6 +149,15 @@ class ViewerSocket:
                     )
                 if message["type"] == "study":
                     return message
+
+    async def _ping(self) -> float:
+        sent = time.perf_counter()
+        await self._connection.send('{"type": "ping"}')
+        deadline = sent + self.timeout
+        while True:
+            at, message, _, _ = await self._receive(deadline)
+            if message is not None and message.get("type") == "pong":
+                return at - sent
 
     async def _window_change(
         self,
