@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -53,6 +53,9 @@ from .overlays import burn, overlay_mask
 from .presentation import inverts
 from .source import Limits, Source, load_dataset, source_key
 from .voi_lut import LINEAR, Voi, VoiTable, Window, file_vois
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 DEFAULT_CACHE_BYTES = 512 * 1024**2
 DEFAULT_TILE_SIZE = 256
@@ -313,6 +316,60 @@ class Renderer:
         )
         return display.rows(0, display.pixels.shape[0])
 
+    def display(
+        self,
+        source: Source,
+        frame: int = 0,
+        *,
+        window: tuple[float, float] | Window | None = None,
+        voi_index: int = 0,
+        function: str | None = None,
+        invert: bool = False,
+        region: Region | tuple[float, float, float, float] | None = None,
+        output_size: tuple[int, int] | None = None,
+        overlays: bool = True,
+        cache_key: Hashable | None = None,
+    ) -> Display:
+        """``render_pixels`` before its per-pixel work: ``rows(start, stop)`` of the answer
+        then cost one table lookup (and overlay burn) each. The viewer's full-resolution
+        tiles are made this way, a band of tiles per thread (studies/streaming/progressive)."""
+        return self._prepare(
+            source,
+            frame,
+            window=window,
+            voi_index=voi_index,
+            function=function,
+            invert=invert,
+            region=region,
+            output_size=output_size,
+            overlays=overlays,
+            cache_key=cache_key,
+        )
+
+    def in_two(self, first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+        """``first()`` in this thread and ``second()`` on the renderer's helper thread at once,
+        as the two halves of a JPEG in ``render``: only while no other render of this
+        renderer is encoding (with the cores busy anyway, the hand-off is only extra work);
+        else both here, one after the other. Either one's exception is raised."""
+        with self._halves_lock:
+            self._encoding += 1
+            alone = self._encoding == 1
+        try:
+            if not alone:
+                return first(), second()
+            pending = self._half_pool().submit(second)
+            try:
+                done_first = first()
+            except BaseException:
+                pending.cancel()
+                raise
+            # The helper may still be busy with another request's half: then this thread
+            # does it rather than wait in line.
+            return done_first, second() if pending.cancel() else pending.result()
+        finally:
+            with self._halves_lock:
+                self._encoding -= 1
+
     def _prepare(
         self,
         source: Source,
@@ -326,7 +383,7 @@ class Renderer:
         output_size: tuple[int, int] | None,
         overlays: bool,
         cache_key: Hashable | None,
-    ) -> _Display:
+    ) -> Display:
         """Everything of a render but the per-pixel work: the region's pixels at the output
         size (from the cached frame or pyramid level), their display lookup, the overlay
         mask; ``rows`` then makes any band of display rows."""
@@ -350,11 +407,9 @@ class Renderer:
         if overlays and data.mask is not None:
             full_box = (area.x, area.y, area.x + area.width, area.y + area.height)
             mask = _resample_mask(data.mask, full_box, (width, height))
-        return _Display(pixels, lookup, mask)
+        return Display(pixels, lookup, mask)
 
-    def _jpeg_in_two_halves(
-        self, display: _Display, rows: int, columns: int, quality: int
-    ) -> bytes:
+    def _jpeg_in_two_halves(self, display: Display, rows: int, columns: int, quality: int) -> bytes:
         """The JPEG of ``display``, its top and bottom halves looked up and encoded at once
         on two cores, joined at a restart marker (``jpeg_join``). Byte for byte another file
         than one encode of the whole, pixel for pixel the same image."""
@@ -658,8 +713,10 @@ class Renderer:
 
 
 @dataclass(frozen=True, eq=False)
-class _Display:
-    """A render's pixels before the per-pixel work (see ``Renderer._prepare``)."""
+class Display:
+    """A render's pixels before the per-pixel work (see ``Renderer._prepare``): ``rows`` makes
+    any band of the display rows, each with the one table, so bands can be made on two
+    threads (``Renderer.in_two``)."""
 
     pixels: np.ndarray  # grayscale: stored values; colour: uint8 RGB; at the output size
     lookup: Callable[[np.ndarray], np.ndarray]

@@ -85,6 +85,16 @@ class Outbox:
         self._append(_Item(data, len(data), viewport, generation))
         return True
 
+    def offer_pixels(self, data: bytes, viewport: int, generation: int) -> bool:
+        """``put_pixels`` when it would not wait: queued if the request is current and the
+        queue has room (as ``put_pixels`` judges it), else False and nothing queued."""
+        if self._closed or not self.is_current(viewport, generation):
+            return False
+        if self._bytes and self._bytes + len(data) > self.max_bytes:
+            return False
+        self._append(_Item(data, len(data), viewport, generation))
+        return True
+
     def put_text(self, text: str, viewport: int | None = None, generation: int = 0) -> bool:
         """Queue a JSON message without waiting (they are small); False if stale.
 

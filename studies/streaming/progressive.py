@@ -16,6 +16,7 @@ items not yet rendered) instead of cancelling; only a change of the rendering se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import deque
@@ -151,29 +152,40 @@ async def _stream_view(
     sender = _Sender(session.outbox, view, generation)
     whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
 
-    if lane is None or not lane.has_sent(view.instance, view.frame):
-        preview = await whole_preview(session, target, view.frame, view)
-        await sender.pixels(Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, 0, whole, preview)
-        if lane is not None:
-            lane.mark_sent(view.instance, view.frame)
-    if lane is not None:
-        lane.go(view.request)
-
     shown: _Shown | None = None
     union = _union(plan.tiles)
-    if plan.level == 0 and union.width * union.height <= BATCH_PIXELS:
-        # One job: the display pixels of all tiles in one pass, each tile cut from them
-        # and encoded; they are kept for the lossless image, which is most often the same
-        # pixels (scale ≥ 1) and then costs only its PNG.
-        shown, bitmaps = await session.slots.run(
-            _full_resolution_tiles, renderer, target.path, view.frame, view, union, plan.tiles
-        )
-        for tile, bitmap in zip(plan.tiles, bitmaps, strict=True):
-            await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
+    batch = plan.level == 0 and union.width * union.height <= BATCH_PIXELS
+    wants_preview = lane is None or not lane.has_sent(view.instance, view.frame)
+    if batch and wants_preview and not own_rendering(view):
+        # A window change at full resolution (the viewer's drag): preview and tiles in one
+        # job, the preview handed to the socket from the render thread the moment it is
+        # encoded, so the tiles need no second trip through the event loop.
+        shown, bitmaps = await _preview_then_tiles(session, sender, target, view, plan, union, lane)
+        await _send_tiles(sender, view, plan.tiles, bitmaps)
     else:
-        for tile in plan.tiles:
-            bitmap = await session.slots.run(_tile, renderer, target.path, view.frame, view, tile)
-            await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
+        if wants_preview:
+            preview = await whole_preview(session, target, view.frame, view)
+            await sender.pixels(
+                Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, 0, whole, preview
+            )
+            if lane is not None:
+                lane.mark_sent(view.instance, view.frame)
+        if lane is not None:
+            lane.go(view.request)
+        if batch:
+            # One job: the display pixels of all tiles with one table, each tile cut from
+            # them and encoded; they are kept for the lossless image, which is most often
+            # the same pixels (scale ≥ 1) and then costs only its PNG.
+            shown, bitmaps = await session.slots.run(
+                _full_resolution_tiles, renderer, target.path, view.frame, view, union, plan.tiles
+            )
+            await _send_tiles(sender, view, plan.tiles, bitmaps)
+        else:
+            for tile in plan.tiles:
+                bitmap = await session.slots.run(
+                    _tile, renderer, target.path, view.frame, view, tile
+                )
+                await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
 
     if view.diagnostic:
         await _lossless(session, sender, target, view, plan, shown)
@@ -187,6 +199,66 @@ async def _stream_view(
     sender.text(
         {"type": "done", "request": view.request, "viewport": view.viewport, "level": plan.level}
     )
+
+
+async def _send_tiles(
+    sender: _Sender, view: View, tiles: tuple[Tile, ...], bitmaps: list[_Bitmap]
+) -> None:
+    for tile, bitmap in zip(tiles, bitmaps, strict=True):
+        await sender.pixels(Kind.TILE, "jpeg", tile.level, view.frame, 0, tile.rect, bitmap)
+
+
+async def _preview_then_tiles(
+    session: Session,
+    sender: _Sender,
+    target: Target,
+    view: View,
+    plan: Plan,
+    union: Rect,
+    lane: PrefetchLane | None,
+) -> tuple[_Shown, list[_Bitmap]]:
+    """The preview, queued from the render thread as soon as it is encoded (PROTOCOL.md:
+    preview first, as soon as possible), then the full-resolution tiles, in one job.
+
+    The preview goes through ``Outbox.offer_pixels`` on the event loop: queued at once when
+    the view is still current and the queue has room; a stale one is dropped there as any
+    other. When the queue is full it waits here, after the job, and still leaves before
+    the tiles."""
+    loop = asyncio.get_running_loop()
+    whole = Rect(0.0, 0.0, float(target.columns), float(target.rows))
+    held: list[_Bitmap] = []  # the preview, when the queue had no room for it
+
+    def deliver(bitmap: _Bitmap) -> None:  # on the event loop
+        if sender.offer(Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, whole, bitmap):
+            if lane is not None:
+                lane.mark_sent(view.instance, view.frame)
+                lane.go(view.request)
+        else:
+            held.append(bitmap)
+
+    def post(bitmap: _Bitmap) -> None:  # in the render thread
+        with contextlib.suppress(RuntimeError):  # the loop closed with the socket
+            loop.call_soon_threadsafe(deliver, bitmap)
+
+    shown, bitmaps = await session.slots.run(
+        _rendered_preview_then_tiles,
+        session.renderer,
+        target.path,
+        view.frame,
+        view,
+        whole,
+        plan.preview_size,
+        union,
+        plan.tiles,
+        post,
+    )
+    if held:  # the job's completion comes after ``deliver`` (both posted from its thread)
+        await sender.pixels(Kind.PREVIEW, "jpeg", plan.preview_level, view.frame, 0, whole, held[0])
+        if lane is not None:
+            lane.mark_sent(view.instance, view.frame)
+    if lane is not None:
+        lane.go(view.request)
+    return shown, bitmaps
 
 
 async def _lossless(
@@ -489,6 +561,17 @@ class _Sender:
         if not await self._outbox.put_pixels(message, self._view.viewport, self._generation):
             raise asyncio.CancelledError  # superseded while waiting for room
 
+    def offer(
+        self, kind: Kind, encoding: str, level: int, frame: int, rect: Rect, bitmap: _Bitmap
+    ) -> bool:
+        """``pixels`` without waiting: False when the view is stale or the queue is full
+        (the caller then waits with ``pixels``, or drops it when stale)."""
+        view = self._view
+        message = _pixels_message(
+            view.request, view.viewport, kind, encoding, level, frame, 0, rect, bitmap
+        )
+        return self._outbox.offer_pixels(message, view.viewport, self._generation)
+
     def text(self, message: dict) -> None:
         self._outbox.put_text(dumps(message), self._view.viewport, self._generation)
 
@@ -540,15 +623,59 @@ def _full_resolution_tiles(
 ) -> tuple[_Shown, list[_Bitmap]]:
     """Level-0 tiles cut from one rendering of the rectangle they cover: the same pixels
     as ``_tile`` gives each (a plain crop, one table lookup per pixel, overlays burnt per
-    pixel), with one lookup table and one pass instead of one per tile."""
+    pixel), with one lookup table instead of one per tile. The rows of tiles are split in
+    two bands, each looked up and encoded on its own thread (``Renderer.in_two``): a 512²
+    window change is half its lookup and half its encodes on each core."""
     size = (int(union.width), int(union.height))
-    shown = _Shown(_view_pixels(renderer, path, frame, view, union, size), union)
-    bitmaps = []
-    for tile in tiles:
-        cut = shown.crop(tile.rect, (int(tile.rect.width), int(tile.rect.height)))
-        assert cut is not None  # tiles are whole pixels inside their union
-        bitmaps.append(_encoded(cut, "jpeg"))
-    return shown, bitmaps
+    display = renderer.display(
+        path,
+        frame,
+        window=view.window,
+        voi_index=view.voi,
+        function=view.function,
+        invert=view.invert,
+        region=(union.x, union.y, union.width, union.height),
+        output_size=size,
+    )
+    shown = _Shown(np.empty(display.pixels.shape, np.uint8), union)
+    bitmaps: list[_Bitmap | None] = [None] * len(tiles)
+
+    def band(rows: list[tuple[int, int]]) -> None:
+        for top, bottom in rows:
+            shown.pixels[top:bottom] = display.rows(top, bottom)
+            for index, tile in enumerate(tiles):
+                if int(tile.rect.y - union.y) == top:
+                    cut = shown.crop(tile.rect, (int(tile.rect.width), int(tile.rect.height)))
+                    assert cut is not None  # tiles are whole pixels inside their union
+                    bitmaps[index] = _encoded(cut, "jpeg")
+
+    rows = sorted(
+        {(int(t.rect.y - union.y), int(t.rect.y - union.y + t.rect.height)) for t in tiles}
+    )
+    half = (len(rows) + 1) // 2
+    if len(rows) > 1:
+        renderer.in_two(lambda: band(rows[:half]), lambda: band(rows[half:]))
+    else:
+        band(rows)
+    assert all(bitmap is not None for bitmap in bitmaps)  # every tile is in a row of tiles
+    return shown, bitmaps  # type: ignore[return-value]
+
+
+def _rendered_preview_then_tiles(
+    renderer: Renderer,
+    path: Path,
+    frame: int,
+    view: View,
+    whole: Rect,
+    preview_size: tuple[int, int],
+    union: Rect,
+    tiles: tuple[Tile, ...],
+    post: Callable[[_Bitmap], None],
+) -> tuple[_Shown, list[_Bitmap]]:
+    """``_region``'s whole-frame preview, handed to ``post`` at once, then
+    ``_full_resolution_tiles``."""
+    post(_region(renderer, path, frame, view, whole, preview_size, "jpeg"))
+    return _full_resolution_tiles(renderer, path, frame, view, union, tiles)
 
 
 def _encoded(pixels: np.ndarray, encoding: str) -> _Bitmap:

@@ -215,3 +215,27 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+def test_display_bands_made_on_two_threads_are_the_rendered_pixels():
+    # The viewer's full-resolution tiles: one display (one table), its bands looked up on
+    # two threads (Renderer.in_two), must be exactly render_pixels' answer.
+    renderer = Renderer()
+    window = (40.0, 400.0)
+    expected = renderer.render_pixels(CT, 0, window=window, region=(0, 0, 512, 300))
+    display = renderer.display(CT, 0, window=window, region=(0, 0, 512, 300))
+    top, bottom = renderer.in_two(lambda: display.rows(0, 152), lambda: display.rows(152, 300))
+    assert np.array_equal(np.concatenate([top, bottom]), expected)
+
+
+def test_in_two_raises_the_failure_of_either_half():
+    renderer = Renderer()
+
+    def fails() -> int:
+        raise ValueError("half")
+
+    assert renderer.in_two(lambda: 1, lambda: 2) == (1, 2)
+    with pytest.raises(ValueError, match="half"):
+        renderer.in_two(lambda: 1, fails)
+    with pytest.raises(ValueError, match="half"):
+        renderer.in_two(fails, lambda: 2)

@@ -113,3 +113,25 @@ async def test_a_client_that_never_reads_overflows_the_control_messages():
         outbox.put_text("pong")
     outbox.close()
     sender.cancel()
+
+
+async def test_offered_pixels_are_queued_only_for_a_current_request_with_room():
+    # The preview handed over from a render thread (progressive._preview_then_tiles) is
+    # offered, never waited for: a stale or a full queue refuses it and queues nothing.
+    wire = Wire()
+    wire.flowing.clear()
+    outbox = Outbox(wire.send, max_bytes=100)
+    sender = asyncio.create_task(outbox.run())
+    outbox.supersede(0, 2)
+    assert not outbox.offer_pixels(b"old" * 10, 0, 1)  # a superseded request
+    assert outbox.offer_pixels(b"a" * 1000, 0, 2)  # an empty queue takes one, however large
+    await asyncio.sleep(0)  # now stuck in send
+    assert not outbox.offer_pixels(b"b" * 10, 0, 2)  # no room: refused, not queued
+    assert outbox.queued_bytes == 1000 and outbox.waiting == 0
+    wire.flowing.set()
+    await drained(outbox)
+    assert outbox.offer_pixels(b"c" * 60, 0, 2)
+    await drained(outbox)
+    assert wire.sent == [b"a" * 1000, b"c" * 60]
+    outbox.close()
+    await sender

@@ -94,3 +94,42 @@ async def test_a_client_that_stops_reading_holds_a_bounded_queue_and_loses_stale
     assert [m.type for m in old] == ["preview"]  # only what was already in the server's send
     assert of_kind(messages, Kind.TILE)[0].request == 2
     assert messages[-1].json["type"] == "done"
+
+
+class TinyBufferConsumer(ViewerConsumer):
+    send_buffer_bytes = 1  # any message on its way fills the queue
+    opened: list["TinyBufferConsumer"] = []
+
+    async def connect(self):
+        type(self).opened.append(self)
+        await super().connect()
+
+
+async def test_a_window_change_whose_preview_finds_the_queue_full_still_sends_it_first(
+    clinician, phantom_slices
+):
+    # A full-resolution window change hands its preview over from the render thread
+    # without waiting (progressive._preview_then_tiles); when the queue has no room the
+    # view waits for it after the render, and the preview still leaves before the tiles.
+    TinyBufferConsumer.opened.clear()
+    gate = Gate(URLRouter([path("ws/viewer/", TinyBufferConsumer.as_asgi())]))
+    app = AllowedHostsOriginValidator(AuthMiddlewareStack(gate))
+    slow = await Viewer.open(clinician, app=app)
+    (consumer,) = TinyBufferConsumer.opened
+    outbox = consumer.outbox
+    instance = phantom_slices[0].instance
+
+    await slow.send(**view(1, instance, window=[40, 400]))
+    await until(lambda: gate.held == 1 and outbox.waiting == 1)  # its tiles wait for room
+    stuck = outbox.queued_bytes  # request 1's preview, in the server's send
+    await slow.send(**view(2, instance, window=[60, 400]))
+    await until(lambda: outbox.waiting == 0)  # request 1 gave up
+    await until(lambda: outbox.waiting == 1 and consumer.session.slots.running == 0)
+    assert outbox.queued_bytes == stuck  # request 2's preview was refused, not queued
+    gate.open.set()
+    messages = await slow.until_done(2)
+    await slow.close()
+
+    assert [m.type for m in messages if m.request == 1] == ["preview"]
+    mine = [m.type for m in messages if m.request == 2]
+    assert mine == ["preview", "tile", "tile", "tile", "tile", "lossless", "done"]
