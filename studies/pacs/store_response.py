@@ -105,6 +105,13 @@ def install_on_open(event) -> None:
 def quiet_standard_logging() -> None:
     """Leave pynetdicom's standard logging handlers unbound on associations made from now on,
     unless its logger is at DEBUG: they format a multi-line dump of every PDU and DIMSE
-    message (decoding the command set to do it) even when the lines are then dropped."""
-    if not logging.getLogger("pynetdicom").isEnabledFor(logging.DEBUG):
+    message (decoding the command set to do it) even when the lines are then dropped.
+
+    Likewise the C-FIND/C-MOVE/C-GET identifiers it formats line by line for INFO logging,
+    unless its logger is at INFO: every response of a retrieve's instance listing (~5 % of the
+    retrieve worker's CPU while it lists a study)."""
+    logger = logging.getLogger("pynetdicom")
+    if not logger.isEnabledFor(logging.DEBUG):
         _config.LOG_HANDLER_LEVEL = "none"
+    if not logger.isEnabledFor(logging.INFO):
+        _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = False

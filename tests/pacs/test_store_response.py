@@ -92,3 +92,25 @@ def test_a_peer_decodes_our_response_to_its_store(listener, known_sender):
     assert command.MessageIDBeingRespondedTo == 1
     assert command.CommandDataSetType == 0x0101
     assert Instance.objects.filter(sop_instance_uid=ds.SOPInstanceUID).exists()
+
+
+@pytest.mark.parametrize(("level", "identifiers_logged"), [("WARNING", False), ("INFO", True)])
+def test_identifiers_are_formatted_only_when_pynetdicom_would_log_them(
+    level, identifiers_logged, monkeypatch
+):
+    import logging
+
+    from pynetdicom import _config
+
+    for name in ("LOG_HANDLER_LEVEL", "LOG_REQUEST_IDENTIFIERS", "LOG_RESPONSE_IDENTIFIERS"):
+        monkeypatch.setattr(_config, name, getattr(_config, name))
+    _config.LOG_REQUEST_IDENTIFIERS = _config.LOG_RESPONSE_IDENTIFIERS = True
+    logger = logging.getLogger("pynetdicom")
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        store_response.quiet_standard_logging()
+    finally:
+        logger.setLevel(previous)  # setLevel, so the logging module's level cache is reset
+    assert _config.LOG_REQUEST_IDENTIFIERS is identifiers_logged
+    assert _config.LOG_RESPONSE_IDENTIFIERS is identifiers_logged
