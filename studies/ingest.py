@@ -31,6 +31,7 @@ from studies.models import Instance, Patient, QuarantinedFile, Series, Study
 from studies.sources import Candidate
 from studies.storage import StorageError, content_digest, dicom_store, key_digest, quarantine_store
 from studies.validation import PREAMBLE_LENGTH, CheckedFile, Limits, Rejected, check_file
+from studies.write_turn import write_turn
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,8 @@ def _store_and_index(
     finally:
         sha256 = hashing.result()
     try:
-        with transaction.atomic():
+        # In turn with the archive's other writers (studies.write_turn), then one transaction.
+        with write_turn(), transaction.atomic():
             instance_id = _index(
                 checked, stored.relative_path, len(file_bytes), sha256, source, source_detail
             )

@@ -43,8 +43,7 @@ from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from studies import dicom_text
-from studies.ingest import ingest_bytes
+from studies import dicom_text, ingest_pool
 from studies.models import Instance, PacsNode, RetrieveJob
 from studies.pacs import progress, query, received, scu, statuses
 from studies.validation import is_valid_uid
@@ -498,7 +497,7 @@ class _Attempt:
             return statuses.OUT_OF_RESOURCES
         node = self.job.node
         try:
-            result = ingest_bytes(
+            result = ingest_pool.ingest(
                 received.part10_bytes(event),
                 Instance.Source.RETRIEVE,
                 source_detail=f"{node.ae_title} from {node.host} (C-GET, job {self.job.pk})",

@@ -4,8 +4,10 @@ front of ingest and the index (see ``find_scp`` for queries).
 Who may talk to us is decided when the association is requested: the calling AE title must be a
 known sender (or a PACS node delivering C-MOVE results) and, where an address is configured,
 connect from it; anyone else gets A-ASSOCIATE-RJ "calling AE title not recognized"
-(PS3.8 9.3.4). Each C-STORE runs ingest in the association's own thread and answers only
-after the instance is durable and indexed, so a Success status is a promise kept.
+(PS3.8 9.3.4). Each C-STORE is ingested (in one of the ingest processes when
+``INGEST_PROCESSES`` > 0, see ``studies.ingest_pool``, else in the association's own thread)
+and answered only after the instance is durable and indexed, so a Success status is a
+promise kept.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from studies import audit
-from studies.ingest import ingest_bytes
+from studies import audit, ingest_pool
 from studies.models import Instance, PacsNode
 from studies.pacs import (
     find_scp,
@@ -153,8 +154,8 @@ def _handle_store(event) -> int:
     try:
         # PS3.4 B.2.3: a data set that is not the instance the request announced is refused
         # (A900), checked by ingest on its own parse of the header.
-        result = ingest_bytes(
-            data, source, source_detail=peer.detail, expected_sop=received.announced_uids(event)
+        result = ingest_pool.ingest(
+            data, source, peer.detail, expected_sop=received.announced_uids(event)
         )
     except (DatabaseError, OSError):
         log.exception("ingest failed for an instance from %s", peer.detail)

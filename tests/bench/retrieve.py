@@ -12,7 +12,9 @@ its wall time is read from the job itself (queued ``created_at`` to ``finished_a
 Python start-up of the command is not counted.
 
 Ours splits the study into RETRIEVE_PARALLEL_REQUESTS (2) requests sent at once (studies.pacs.jobs);
-``RETRIEVE_PARALLEL_REQUESTS=1`` in the environment measures one request.
+``RETRIEVE_PARALLEL_REQUESTS=1`` in the environment measures one request. The listener and the
+worker ingest in INGEST_PROCESSES (2) forked processes each (studies.ingest_pool);
+``INGEST_PROCESSES=0`` measures ingest in their own threads.
 
 Orthanc's side is ``movescu`` asking Orthanc to C-MOVE the study to ``storescp`` (files
 written to a temporary directory, no fsync; ours fsyncs every instance), timed from
@@ -20,8 +22,9 @@ written to a temporary directory, no fsync; ours fsyncs every instance), timed f
 DCMTK tools run with Nagle off (``TCP_NODELAY=1``); everything is on loopback.
 
 CPU seconds are counted beside the wall time, as the machine may be busy with other work:
-the receiving side's (ours: ``dicom_listener`` and ``retrieve_worker`` together, from queueing
-to done; Orthanc's side: ``storescp`` plus ``movescu``, or ``getscu``) and Orthanc's own.
+the receiving side's (ours: ``dicom_listener`` and ``retrieve_worker`` together with their
+ingest processes, from queueing to done; Orthanc's side: ``storescp`` plus ``movescu``, or
+``getscu``) and Orthanc's own.
 On a loaded machine the CPU a side needs per instance decides its wall time.
 
 "First image viewable": while a retrieve runs, the benchmark polls our QIDO-RS for the
@@ -108,12 +111,24 @@ def _wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process has used so far, all threads (Linux /proc)."""
+    """User + system CPU seconds the process and its live child processes (our ingest
+    processes, studies.ingest_pool) have used so far, all threads (Linux /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.extend(int(child) for child in task.read_text().split())
+        except OSError:
+            continue
+    return found
 
 
 def children_cpu() -> float:

@@ -18,6 +18,7 @@ from django.db import connection
 from pydicom.uid import generate_uid
 from pynetdicom import evt
 
+from studies import ingest_pool
 from studies.models import KnownSender, PacsNode
 from studies.pacs.listener import Listener
 from tests.dicom_files import make_ct, to_bytes
@@ -94,6 +95,15 @@ class StoreLog:
         if command.get("CommandField") == 0x0001:  # C-STORE-RQ (PS3.7 E.1)
             with self.lock:
                 self.uids.append(str(command.AffectedSOPInstanceUID))
+
+
+@pytest.fixture
+def ingest_processes(transactional_db):
+    """Two ingest processes (studies.ingest_pool) forked with this test's settings; list it
+    before ``listener`` so they fork before the listener's threads start."""
+    ingest_pool.start(2)
+    yield
+    ingest_pool.stop()
 
 
 @pytest.fixture

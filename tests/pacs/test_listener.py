@@ -144,6 +144,27 @@ def test_success_is_answered_only_once_the_instance_is_durable_and_indexed(liste
     assert dicom_store().absolute_path(instance.file_path).stat().st_size == instance.file_size
 
 
+def test_with_ingest_processes_success_still_means_durable_and_indexed(
+    ingest_processes, listener, known_sender, tmp_path, settings
+):
+    # Set after the ingest processes forked: the listener's own process would refuse these
+    # files, so their success shows they were ingested in the ingest processes.
+    settings.INGEST_MAX_FILE_BYTES = 1024
+    paths = []
+    for number in range(1, 4):
+        paths.append(tmp_path / f"ct{number}.dcm")
+        paths[-1].write_bytes(to_bytes(make_ct(instance_number=number)))
+    result = store_files(listener, *paths)
+    assert result.returncode == 0, result.stderr
+    # storescu has every response: each instance must be indexed with its file in place.
+    instances = Instance.objects.all()
+    assert len(instances) == 3
+    for instance in instances:
+        path = dicom_store().absolute_path(instance.file_path)
+        assert path.stat().st_size == instance.file_size
+        assert instance.source_detail.startswith("STORESCU from 127.0.0.1")
+
+
 def test_same_instance_sent_twice_is_success_and_stored_once(listener, known_sender):
     ds = make_ct()
     assert pynetdicom_store(listener, ds) == statuses.SUCCESS

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from studies import ingest_pool
 from studies.pacs.listener import Listener
 from studies.pacs.tls import context_from_settings
 
@@ -29,6 +30,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, bind=None, port=None, aet=None, tls_port=None, **options) -> None:
+        # Before any socket or thread exists (studies.ingest_pool).
+        ingest_pool.start(settings.INGEST_PROCESSES)
         listeners = [self._listener(bind, port, aet, None)]
         try:
             tls = context_from_settings()
@@ -50,6 +53,7 @@ class Command(BaseCommand):
         self.stdout.write("stopping: no new associations, finishing running ones")
         for listener in listeners:
             listener.stop()
+        ingest_pool.stop()
 
     @staticmethod
     def _listener(bind, port, aet, ssl_context) -> Listener:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from studies import ingest_pool
 from studies.pacs.worker import RetrieveWorker
 
 
@@ -26,10 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--name", default=None, help="worker name shown on its jobs")
 
     def handle(self, *args, threads=None, poll=None, once=False, name=None, **options) -> None:
+        # C-GET instances arrive here; ingested in processes forked before any thread starts.
+        ingest_pool.start(settings.INGEST_PROCESSES)
         worker = RetrieveWorker(threads=threads, poll_seconds=poll, name=name)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: worker.stop())
         self.stdout.write(f"retrieve worker {worker.name} ({worker.threads} threads)")
         self.stdout.flush()
-        processed = worker.run(once=once)
+        try:
+            processed = worker.run(once=once)
+        finally:
+            ingest_pool.stop()
         self.stdout.write(f"retrieve worker {worker.name} stopped after {processed} job runs")
