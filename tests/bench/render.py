@@ -16,7 +16,20 @@ takes window-center, window-width, width, height, quality: the URL issue 3 names
 DICOMweb plugin (``rendered`` with window and viewport; the plugin has no ``thumbnail``, so
 its thumbnail row is ``rendered?viewport=128,128``). Before the clock starts, every server
 and API is asked once for a spare slice, the images of the warm rows, and one file of each
-codec. Below the table: issue 3's targets (a window change at most 0.5× Orthanc's REST
+codec.
+
+Our viewer does not change the window over HTTP: its window drag sends a ``view`` on its
+websocket (studies/streaming/PROTOCOL.md), and the server answers with a preview, then the
+tiles, then (after 300 ms idle) a lossless PNG. So the CT window change is also asked that
+way (tests/bench/ws_view.py: a logged-in session, ``open_study``, then per request a ``view``
+of the whole frame at scale 1, quality interactive, a new window and a fresh request id),
+alternating with Orthanc's REST and DICOMweb calls for the same windows, and timed to the
+first pixels (the preview) and to the last full-resolution JPEG tile; each view's ``done`` is
+awaited, untimed, before the next request, and pixels are matched to their request id. A
+``ping`` on the same socket after each is the floor of that path. Issue 3's CT target is
+judged on the full-resolution row, the viewer's own path, against Orthanc's whole-frame JPEG.
+
+Below the table: issue 3's targets (a window change at most 0.5× Orthanc's REST
 latency, on the CT frame and on the large image; the large image at most 2× our CT frame),
 and the HTTP floor: the CT window-change requests asked of a uvicorn app that answers a fixed
 JPEG with no work (tests/bench/null_server.py), alternating with Orthanc's, so the part of
