@@ -562,9 +562,11 @@ def socket_window_changes(
                 for each, result in zip((rest, dicomweb), theirs, strict=True):
                     if each is not None:
                         ask(each, Request(image, window), result)
+                cpu_before = process_cpu_seconds(pid)
+                pings.request_seconds.append(socket.ping())
+                pings.server_cpu_seconds += process_cpu_seconds(pid) - cpu_before
                 pings.instances += 1
                 pings.stored += 1
-                pings.request_seconds.append(socket.ping())
     except (SocketError, OSError, ServerError) as exc:
         note = f"socket: {exc}"[:120]
         for result in (preview, full, pings):
