@@ -70,7 +70,8 @@ export class AnnotationLayer {
         this.#shape(transform, drawing.tool, drawing.points, provisionalLabel(drawing.tool, drawing.points, spacing), 'measurement is-drawing'),
       );
     }
-    this.#svg.replaceChildren(...nodes);
+    // Every frame of a scroll draws, mostly with nothing on the layer: no DOM change then.
+    if (nodes.length > 0 || this.#svg.firstChild) this.#svg.replaceChildren(...nodes);
   }
 
   clear() {

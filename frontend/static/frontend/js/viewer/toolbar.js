@@ -12,6 +12,8 @@ export class Toolbar {
   #windowSelect;
   /** @type {HTMLInputElement | null} */
   #fps;
+  /** What `update` last showed (JSON), and the window choice it left selected. */
+  #shown = { state: '', select: '' };
 
   /**
    * @param {HTMLElement} root
@@ -38,6 +40,12 @@ export class Toolbar {
    *          fps: number, invert: boolean, keyImage?: boolean, windowChoices: Array<{label: string}>, windowIndex: number}} state
    */
   update(state) {
+    // Every step of a scroll asks (the key-image button follows the image): mostly nothing
+    // changed, and writing the same attributes and select value again restyled the toolbar
+    // in every frame.
+    const shown = JSON.stringify(state);
+    const focused = document.activeElement === this.#fps;
+    if (!focused && shown === this.#shown.state && (this.#windowSelect?.value ?? '') === this.#shown.select) return;
     for (const button of this.#root.querySelectorAll('[data-action]')) {
       const action = /** @type {HTMLElement} */ (button).dataset.action ?? '';
       let pressed = null;
@@ -68,5 +76,6 @@ export class Toolbar {
       select.disabled = labels.length === 0;
       select.value = state.windowIndex >= 0 ? String(state.windowIndex) : '';
     }
+    this.#shown = { state: shown, select: select?.value ?? '' };
   }
 }

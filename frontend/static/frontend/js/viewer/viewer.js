@@ -895,8 +895,9 @@ export class Viewer {
 
   /** @param {Viewport} viewport */
   #markKeyImage(viewport) {
-    const key = Boolean(this.#reports?.isKeyImage(viewport.entry?.instance.uid));
-    viewport.element.dataset.keyImage = String(key);
+    const key = String(Boolean(this.#reports?.isKeyImage(viewport.entry?.instance.uid)));
+    // Asked on every scroll step: an attribute written, even unchanged, restyles the viewport.
+    if (viewport.element.dataset.keyImage !== key) viewport.element.dataset.keyImage = key;
   }
 
   /**
