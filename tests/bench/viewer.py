@@ -20,7 +20,10 @@ every animation frame.
   quality is its first image);
 - stack scroll: one wheel event per animation frame, dispatched in the page (one slice each
   in both viewers), through the stack and back for a fixed time; new images drawn per
-  second, beside the page's own frames per second (the most it could draw);
+  second, beside the page's own frames per second meanwhile (the most it could draw) and
+  the display's rate, which no page can beat: the frames per second of an empty page in the
+  same browser, measured for a second just before each viewer's CT visit (headless
+  Chromium's is about 60);
 - window drag: left-button drag (window/level in both) in small moves; new images per second;
 - page received: navigation start to the last byte of the page's HTML (Navigation Timing
   ``responseEnd``), which waits for the picture it carries when that is rendered for it;
@@ -300,6 +303,30 @@ def drag(page, seconds: float) -> tuple[float, float]:
     return rates(page, start, end)
 
 
+# Frames per second of the page's animation frames over ``ms`` milliseconds.
+FRAME_RATE = """(ms) => new Promise((resolve) => {
+  const times = [];
+  const frame = (now) => {
+    times.push(now);
+    if (now - times[0] < ms) requestAnimationFrame(frame);
+    else resolve((times.length - 1) * 1000 / (now - times[0]));
+  };
+  requestAnimationFrame(frame);
+})"""
+
+
+def refresh_rate(browser, seconds: float = 1.0) -> float | None:
+    """The display's rate as a page sees it: animation frames per second of an empty page
+    in the same browser (no page can draw more images per second than this)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.set_content("<!doctype html><title>refresh</title>")
+        return page.evaluate(FRAME_RATE, seconds * 1000)
+    finally:
+        context.close()
+
+
 def rates(page, start: float, end: float) -> tuple[float, float]:
     time.sleep(0.1)  # let the last frame's sample land
     shot = snapshot(page)
@@ -438,6 +465,7 @@ def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan
     def record(key: str, value: float | None, error: str) -> None:
         record_visit(rows, side, key, value, error)
 
+    record("refresh", refresh_rate(browser), "")
     v = visit(
         browser,
         target,
@@ -496,7 +524,8 @@ def new_rows(slices: int) -> dict[str, Row]:
         "page": Row(f"{ct}: open → page received (ms)", "-"),
         "full": Row(f"{ct}: open → full quality (ms)", "-"),
         "scroll": Row(f"{ct}: stack scroll, images drawn/s", "≥ 60", True),
-        "display": Row(f"{ct}: page frames/s while scrolling", "(display rate)", True),
+        "display": Row(f"{ct}: page frames/s while scrolling", "(most it could draw)", True),
+        "refresh": Row("empty page frames/s, same browser (display rate)", "-", True),
         "drag": Row(f"{ct}: window drag, updates shown/s", "-", True),
         "large": Row("4096×5120 16-bit: open → first pixels (ms)", "-"),
         "large_full": Row("4096×5120 16-bit: open → full quality (ms)", "-"),
