@@ -155,7 +155,7 @@ async def _stream_view(
     shown: _Shown | None = None
     union = _union(plan.tiles)
     batch = plan.level == 0 and union.width * union.height <= BATCH_PIXELS
-    wants_preview = lane is None or not lane.has_sent(view.instance, view.frame)
+    wants_preview = view.preview and (lane is None or not lane.has_sent(view.instance, view.frame))
     if batch and wants_preview and not own_rendering(view):
         # A window change at full resolution (the viewer's drag): preview and tiles in one
         # job, the preview handed to the socket from the render thread the moment it is

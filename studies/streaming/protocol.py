@@ -108,6 +108,9 @@ class View:
     invert: bool
     quality: str
     prefetch: tuple[tuple[str, int], ...]
+    # False: the client already shows an approximation of this frame (the viewer re-maps
+    # its own picture during a window drag), so the view sends no ``preview``.
+    preview: bool = True
 
     @property
     def diagnostic(self) -> bool:
@@ -275,6 +278,7 @@ def _view(fields: _Fields) -> View:
         invert=fields.boolean("invert", False),
         quality=fields.choice("quality", QUALITIES, "interactive") or "interactive",
         prefetch=tuple(neighbours),
+        preview=fields.boolean("preview", True),
     )
 
 

@@ -85,6 +85,20 @@ def test_view_defaults_and_fields():
         quality="interactive",
         prefetch=(("1.2.840.2", 0), ("1.2.840.3", 4)),
     )
+    assert request.preview is True
+
+
+def test_a_view_may_ask_for_no_preview():
+    message = {
+        "type": "view",
+        "request": 3,
+        "viewport": 1,
+        "instance": "1.2.840.1",
+        "region": [0, 0, 10, 20],
+        "scale": 0.5,
+        "preview": False,
+    }
+    assert parse(json.dumps(message)).preview is False
 
 
 @pytest.mark.parametrize(
@@ -99,6 +113,9 @@ def test_view_defaults_and_fields():
         {"window": [40]},
         {"function": "LOG"},
         {"invert": "yes"},
+        {"preview": "no"},
+        {"preview": None},
+        {"preview": 0},
         {"frame": -1},
         {"prefetch": [["1.2", 0]] * 33},
         {"prefetch": [["1.2", "zero"]]},

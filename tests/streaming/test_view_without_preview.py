@@ -1,0 +1,101 @@
+"""``view`` with ``"preview": false``: the client already shows an approximation of the frame
+(the viewer re-maps its own picture during a window drag), so the answer starts with the
+tiles; everything else is as for any view (PROTOCOL.md, "Changes after v1")."""
+
+import pytest
+
+from studies.streaming.protocol import Kind
+from tests.streaming.client import Viewer, of_kind, view
+from tests.streaming.test_view import prefetched_items
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SOFT_TISSUE = [40, 400]
+BONE = [400, 1800]
+
+
+async def test_a_view_without_preview_starts_with_its_tiles_then_lossless_then_done(
+    clinician, phantom_slices
+):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, phantom_slices[0].instance, window=SOFT_TISSUE, preview=False))
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    assert [m.type for m in messages] == ["tile", "tile", "tile", "tile", "lossless", "done"]
+    assert {(t.header.x, t.header.y) for t in of_kind(messages, Kind.TILE)} == {
+        (0, 0),
+        (256, 0),
+        (0, 256),
+        (256, 256),
+    }
+
+
+async def test_a_view_without_the_field_still_starts_with_its_preview(clinician, phantom_slices):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, phantom_slices[0].instance, window=BONE))
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    assert [m.type for m in messages] == [
+        "preview",
+        "tile",
+        "tile",
+        "tile",
+        "tile",
+        "lossless",
+        "done",
+    ]
+
+
+async def test_a_view_with_preview_true_after_one_without_gets_its_preview(
+    clinician, phantom_slices
+):
+    # Nothing was sent by the first view, so the server must not count its frame as shown.
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(1, phantom_slices[0].instance, window=BONE, preview=False))
+    await viewer.until_done(1)
+    await viewer.send(**view(2, phantom_slices[0].instance, window=BONE, preview=True))
+    messages = await viewer.until_done(2)
+    await viewer.close()
+
+    assert messages[0].type == "preview" and messages[0].request == 2
+
+
+async def test_the_prefetch_lane_runs_without_a_preview_having_been_sent(clinician, phantom_slices):
+    first, second, third = phantom_slices
+    viewer = await Viewer.open(clinician)
+    await viewer.send(
+        **view(
+            1,
+            second.instance,
+            window=SOFT_TISSUE,
+            preview=False,
+            prefetch=[[first.instance, 0], [third.instance, 0]],
+        )
+    )
+    messages = await viewer.until_done(1)
+    prefetched = await prefetched_items(viewer, messages, 2)
+    await viewer.close()
+
+    assert not of_kind(messages, Kind.PREVIEW)
+    assert sorted(m.header.item for m in prefetched) == [0, 1]
+
+
+@pytest.mark.parametrize("value", ["false", 0, 1, None, [False]])
+async def test_a_preview_field_that_is_not_a_boolean_is_refused(clinician, phantom_slices, value):
+    viewer = await Viewer.open(clinician)
+    await viewer.send(**view(4, phantom_slices[0].instance, viewport=3, preview=value))
+    error = await viewer.receive_json()
+    await viewer.send(type="ping")
+    pong = await viewer.receive_json()
+    await viewer.close()
+
+    assert (error["type"], error["code"], error["request"], error["viewport"]) == (
+        "error",
+        "bad_request",
+        4,
+        3,
+    )
+    assert "preview" in error["message"]
+    assert pong == {"type": "pong"}
