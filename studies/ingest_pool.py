@@ -10,6 +10,11 @@ the association's thread waits for the result: the promise is unchanged (the C-S
 response leaves only once ``ingest_bytes`` has returned, i.e. the file is durable and
 indexed), only the core it runs on changes.
 
+Off by default: the gain needs idle cores. On the shared 2-core bench machine under load
+(load average 7-11) a 200-slice C-MOVE took a median 7.96 s with two ingest processes against
+4.33 s without (each instance's two hand-offs between processes wait for the scheduler); on
+a quieter spell 2.60 s against 3.03-3.29 s.
+
 The processes are forked when the pool starts, before the daemon starts any thread or opens
 its socket, so they inherit settings and imports and nothing half-locked. Their SQLite write
 transactions are serialised across processes by ``studies.write_turn`` (SQLite's own busy

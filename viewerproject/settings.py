@@ -241,8 +241,10 @@ INGEST_MAX_IMAGE_BYTES = env_int("INGEST_MAX_IMAGE_BYTES", 4 * 1024**3, minimum=
 INGEST_MAX_FRAMES = env_int("INGEST_MAX_FRAMES", 10_000, minimum=1)
 INGEST_MAX_INFLATED_BYTES = env_int("INGEST_MAX_INFLATED_BYTES", 1024**3, minimum=1024)
 # Processes the DICOM listener and the retrieve worker each ingest received instances in
-# (studies.ingest_pool); 0 ingests in the receiving process itself.
-INGEST_PROCESSES = env_int("INGEST_PROCESSES", 2, minimum=0)
+# (studies.ingest_pool); 0 ingests in the receiving process itself. Worth it only with idle
+# cores: on a busy machine each instance's two hand-offs between processes wait for the
+# scheduler, and the retrieve was slower than with 0.
+INGEST_PROCESSES = env_int("INGEST_PROCESSES", 0, minimum=0)
 ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 100_000, minimum=1)
 ZIP_MAX_TOTAL_BYTES = env_int("ZIP_MAX_TOTAL_BYTES", 64 * 1024**3, minimum=1024)
 # Django buffers request bodies up to this size; STOW-RS and uploads stream above it.

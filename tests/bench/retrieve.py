@@ -13,8 +13,8 @@ Python start-up of the command is not counted.
 
 Ours splits the study into RETRIEVE_PARALLEL_REQUESTS (2) requests sent at once (studies.pacs.jobs);
 ``RETRIEVE_PARALLEL_REQUESTS=1`` in the environment measures one request. The listener and the
-worker ingest in INGEST_PROCESSES (2) forked processes each (studies.ingest_pool);
-``INGEST_PROCESSES=0`` measures ingest in their own threads.
+worker ingest in their own threads (INGEST_PROCESSES 0); ``INGEST_PROCESSES=2`` measures
+ingest in two forked processes each (studies.ingest_pool).
 
 Orthanc's side is ``movescu`` asking Orthanc to C-MOVE the study to ``storescp`` (files
 written to a temporary directory, no fsync; ours fsyncs every instance), timed from
