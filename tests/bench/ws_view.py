@@ -35,9 +35,10 @@ class SocketError(RuntimeError):
 
 @dataclass(frozen=True)
 class WindowChange:
-    """Seconds from sending the ``view`` to its preview and to its last full-resolution tile."""
+    """Seconds from sending the ``view`` to its preview (None when it asked for none) and to
+    its last full-resolution tile."""
 
-    preview: float
+    preview: float | None
     full: float
     tiles: int
 
@@ -89,10 +90,13 @@ class ViewerSocket:
         columns: int,
         window: tuple[float, float],
         viewport: int = 0,
+        preview: bool = True,
     ) -> WindowChange:
-        """One ``view`` of frame 0 with a new window, as the viewer's window drag sends it:
-        the whole image at scale 1, quality interactive, a fresh request id."""
-        return self._run(self._window_change(instance, rows, columns, window, viewport))
+        """One ``view`` of frame 0 with a new window: the whole image at scale 1, quality
+        interactive, a fresh request id. ``preview=False`` sends ``"preview": false``, as the
+        viewer's window drag does (it re-maps the picture it shows meanwhile); True sends a
+        view without the field, which is answered with a preview first."""
+        return self._run(self._window_change(instance, rows, columns, window, viewport, preview))
 
     # ----------------------------------------------------------------------- internals
 
@@ -166,8 +170,10 @@ class ViewerSocket:
         columns: int,
         window: tuple[float, float],
         viewport: int,
+        wants_preview: bool,
     ) -> WindowChange:
         request = self._request_id()
+        fields: dict[str, Any] = {} if wants_preview else {"preview": False}
         text = json.dumps(
             {
                 "type": "view",
@@ -183,6 +189,7 @@ class ViewerSocket:
                 "invert": False,
                 "quality": "interactive",
                 "prefetch": [],
+                **fields,
             }
         )
         sent = time.perf_counter()
@@ -203,6 +210,8 @@ class ViewerSocket:
             if header.request != request or header.viewport != viewport:
                 continue  # pixels of an earlier request: never counted for this one
             if header.kind == Kind.PREVIEW:
+                if not wants_preview:
+                    raise SocketError("view: a preview came though the view asked for none")
                 _check_jpeg(header, payload)
                 preview = at - sent if preview is None else preview
             elif header.kind == Kind.TILE and header.level == 0:
@@ -211,7 +220,7 @@ class ViewerSocket:
                 covered += round(header.width * header.height)
                 if full is None and covered >= rows * columns:
                     full = at - sent
-        if preview is None:
+        if preview is None and wants_preview:
             # Every window of the benchmark is new to the socket, so a preview is due.
             raise SocketError("view: no preview arrived")
         if full is None:
