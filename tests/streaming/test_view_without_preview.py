@@ -4,6 +4,8 @@ tiles; everything else is as for any view (PROTOCOL.md, "Changes after v1")."""
 
 import pytest
 
+from studies.rendering import get_renderer
+from studies.streaming.plan import plan_view
 from studies.streaming.protocol import Kind
 from tests.streaming.client import Viewer, of_kind, view
 from tests.streaming.test_view import prefetched_items
@@ -99,3 +101,22 @@ async def test_a_preview_field_that_is_not_a_boolean_is_refused(clinician, phant
     )
     assert "preview" in error["message"]
     assert pong == {"type": "pong"}
+
+
+async def test_tiles_sent_as_they_are_encoded_keep_the_plans_centre_out_order(
+    clinician, phantom_slices
+):
+    # A region off the image's centre: the plan's order is then not the rows' order.
+    region = [200, 200, 312, 312]
+    viewer = await Viewer.open(clinician)
+    await viewer.send(
+        **view(1, phantom_slices[0].instance, window=BONE, preview=False, region=region)
+    )
+    messages = await viewer.until_done(1)
+    await viewer.close()
+
+    renderer = get_renderer()
+    plan = plan_view(512, 512, tuple(region), 1.0, renderer.tile_size, 10**8)
+    expected = [(t.rect.x, t.rect.y) for t in plan.tiles]
+    assert len(expected) > 1
+    assert [(m.header.x, m.header.y) for m in of_kind(messages, Kind.TILE)] == expected
