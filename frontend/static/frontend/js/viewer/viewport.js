@@ -148,17 +148,12 @@ export class Viewport {
     // software path (no GPU) spends about a quarter less of the renderer's main thread
     // and half less of the display compositor's time on each scroll step
     // (tests.bench viewer).
-    // Desynchronized: the canvas hands its frames to the display compositor itself instead
-    // of through the page's commit. Without a GPU, that commit held the main thread while the
-    // whole canvas was copied, in every frame a scroll step drew: the frames a scroll dropped
-    // under load. Chromium trace of the bench's scroll (200-slice CT, loaded 2-core machine):
-    // Commit 9.9 -> 0.8 ms and main thread 21 -> 16 ms per frame (median of 2 traced scrolls
-    // each); images drawn/s 46 -> 54 (median of 7 scrolls each, alternating). The DOM
-    // overlays may show a step one frame apart from the image during a scroll; at rest both
-    // show the same.
-    this.#ctx = /** @type {CanvasRenderingContext2D} */ (
-      this.#canvas.getContext('2d', { alpha: false, desynchronized: true })
-    );
+    // Not desynchronized (`desynchronized: true`): that took the canvas copy out of the
+    // page's main-thread commit (Chromium trace of the bench's scroll, loaded 2-core machine:
+    // Commit 9.9 -> 0.8 ms per frame), but scroll rates did not follow (alternating runs of
+    // 10 scrolls each: images drawn/s medians 34 -> 48, 46 -> 39, 46 -> 50), and the DOM
+    // overlays could then show a step one frame apart from the image.
+    this.#ctx = /** @type {CanvasRenderingContext2D} */ (this.#canvas.getContext('2d', { alpha: false }));
     this.#annotations = new AnnotationLayer(this.#root);
 
     const overlay = div('viewport-overlay');
