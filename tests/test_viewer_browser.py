@@ -570,6 +570,10 @@ def test_a_window_drag_asks_the_server_for_its_newest_window_a_few_times_a_secon
     # (+1: the first view, +1: the one after the last move, +1: timer rounding)
     assert len(during) <= 3 + (ended - started) / 0.25, (len(during), ended - started)
     assert len(during) < moves
+    # The drag's picture is re-mapped in the browser, so its views ask for no coarse preview;
+    # the views before it (opening the study) keep theirs.
+    assert any(view.get("preview") is False for view in during), during
+    assert all("preview" not in view for at, view in views if at < started)
     # The last view asked for is the window on show: the drag's end is rendered by the server.
     width, level = int(shown.group(1)), int(shown.group(2))
     assert [round(v) for v in reversed(during[-1]["window"])] == [width, level]

@@ -117,6 +117,15 @@ test('invalid view requests fail here, not on the server', () => {
   assert.throws(() => viewMessage({ ...base, scale: 0 }), /scale/);
   assert.throws(() => viewMessage({ ...base, region: [0, 0, 0, 5] }), /empty/);
   assert.throws(() => viewMessage({ ...base, quality: 'best' }), /quality/);
+  assert.throws(() => viewMessage({ ...base, preview: 'false' }), /preview/);
+  assert.throws(() => viewMessage({ ...base, preview: null }), /preview/);
+});
+
+test('a view asks for no preview only when told so; otherwise the field is left out', () => {
+  const base = { request: 1, viewport: 0, instance: '1.2', frame: 0, region: [0, 0, 1, 1], scale: 1 };
+  assert.equal(viewMessage({ ...base, preview: false }).preview, false);
+  assert.equal('preview' in viewMessage({ ...base, preview: true }), false);
+  assert.equal('preview' in viewMessage(base), false);
 });
 
 test('measure messages accept only the protocol shapes', () => {

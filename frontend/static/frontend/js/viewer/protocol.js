@@ -158,6 +158,8 @@ export function parseServerMessage(text) {
  * @property {boolean} [invert]
  * @property {'interactive'|'diagnostic'} [quality]
  * @property {Array<[string, number]>} [prefetch]
+ * @property {boolean} [preview]  false: the browser already shows this frame re-mapped to the
+ *   new settings (a window drag), so the server sends no coarse preview, tiles first
  */
 
 /**
@@ -194,6 +196,9 @@ export function viewMessage(request) {
     uid(entry[0]);
     frameIndex(entry[1]);
   }
+  if (request.preview !== undefined && typeof request.preview !== 'boolean') {
+    throw new RangeError('preview is true or false');
+  }
   return {
     type: 'view',
     request: request.request,
@@ -208,6 +213,8 @@ export function viewMessage(request) {
     invert: Boolean(request.invert),
     quality,
     prefetch,
+    // Sent only when false: a view without the field is the protocol's v1 view.
+    ...(request.preview === false ? { preview: false } : {}),
   };
 }
 

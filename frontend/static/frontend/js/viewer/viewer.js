@@ -359,6 +359,9 @@ export class Viewer {
         invert: params.invert,
         quality,
         prefetch,
+        // A drag's frame is on show re-mapped in the browser (window-remap.js): the
+        // server's coarse preview would come after it and add nothing; tiles come sooner.
+        preview: !moving,
       }),
     );
     if (!sent) {
