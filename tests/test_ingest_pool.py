@@ -95,7 +95,8 @@ def test_a_killed_ingest_process_leaves_ingest_to_the_receiving_process(ingest_p
 def test_an_ingest_is_indexed_only_in_its_write_turn():
     from studies.ingest import ingest_bytes
 
-    assert connection.vendor == "sqlite"
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite writers take turns; other engines lock rows (write_turn.py)")
     ds = make_ct()
     results = []
     with write_turn():
