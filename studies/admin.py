@@ -11,9 +11,16 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from studies import quarantine
+from studies import file_deletions, quarantine
 from studies.counts import recount_studies
-from studies.models import Instance, Patient, QuarantinedFile, Series, Study
+from studies.models import (
+    Instance,
+    Patient,
+    PendingFileDeletion,
+    QuarantinedFile,
+    Series,
+    Study,
+)
 from studies.storage import quarantine_store
 
 
@@ -245,6 +252,30 @@ class QuarantinedFileAdmin(ReadOnlyDicomAdmin):
             f"{outcome.accepted} imported, {outcome.still_rejected} still rejected, "
             f"{outcome.not_kept} not kept (nothing to retry)",
             messages.SUCCESS if outcome.accepted else messages.WARNING,
+        )
+
+
+@admin.register(PendingFileDeletion)
+class PendingFileDeletionAdmin(ReadOnlyDicomAdmin):
+    """Files whose rows were deleted but which would not go (see studies.file_deletions)."""
+
+    list_display = ["relative_path", "store", "first_failed_at", "last_tried_at", "attempts"]
+    list_filter = ["store"]
+    readonly_fields = ["store", "relative_path", "first_failed_at", "last_tried_at", "attempts"]
+    fields = readonly_fields + ["error"]
+    actions = ["retry_delete"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # dropping the record would orphan the file for good
+
+    @admin.action(description="Retry deleting the selected files")
+    def retry_delete(self, request, queryset) -> None:
+        outcome = file_deletions.retry_pending(queryset)
+        self.message_user(
+            request,
+            f"{outcome.deleted} deleted, {outcome.in_use_again} in use again (kept), "
+            f"{outcome.still_failing} still failing",
+            messages.WARNING if outcome.still_failing else messages.SUCCESS,
         )
 
 

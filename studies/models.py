@@ -146,6 +146,32 @@ class QuarantinedFile(models.Model):
         return f"{self.original_name or self.sha256[:12]}: {self.reason_code}"
 
 
+class PendingFileDeletion(models.Model):
+    """A stored file whose index row is gone but whose delete failed (a bucket that was down,
+    a permission): kept here and retried (``studies.file_deletions``), so the archive does
+    not keep a patient's images nobody can see or remove."""
+
+    class Store(models.TextChoices):
+        DICOM = "dicom", "archive"
+        QUARANTINE = "quarantine", "quarantine"
+
+    store = models.CharField(max_length=16, choices=Store.choices)
+    relative_path = models.CharField(max_length=255)
+    first_failed_at = models.DateTimeField(auto_now_add=True)
+    last_tried_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=1)
+    error = models.TextField()
+
+    class Meta:
+        ordering = ["first_failed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "relative_path"], name="one_pending_delete")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_store_display()} {self.relative_path}"
+
+
 # --- DICOM network: known senders, PACS nodes, retrieve jobs ---------------------------------
 
 
