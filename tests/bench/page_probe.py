@@ -12,10 +12,15 @@ frame is kept too (a viewer drawing what its socket brought). The same script re
 the page's first WebSocket opened and when an element first got a non-empty ``data-loaded``
 attribute (our viewer sets it on a viewport once the server has sent everything for its
 view). All times are ``performance.now()``: milliseconds since the navigation started.
+
+While ``marking`` is on (MARKING), each frame's sample also leaves a User Timing mark named
+with the canvas hash, so a Chromium trace can tell which of those images reached the screen
+(presented_images).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 PROBE_SCRIPT = r"""
@@ -23,6 +28,7 @@ PROBE_SCRIPT = r"""
   if (window.__bench) return;
   const bench = {
     firstPixels: null, canvasPixels: null, socketOpen: null, loaded: null, changes: [], frames: [],
+    marking: false,
   };
   window.__bench = bench;
   const NativeSocket = window.WebSocket;
@@ -37,6 +43,7 @@ PROBE_SCRIPT = r"""
     };
   }
   const ROWS = [0.3, 0.4, 0.5, 0.6, 0.7];
+  const FRAME_MARK = 'bench-frame:';
   let lastHash = null;
   function biggestCanvas() {
     let best = null;
@@ -107,6 +114,8 @@ PROBE_SCRIPT = r"""
     if (bench.canvasPixels === null && lit) bench.canvasPixels = now;
     if (bench.firstPixels !== null && hash !== lastHash) bench.changes.push(now);
     lastHash = hash;
+    // For a trace (presented_images): which frame showed which image.
+    if (bench.marking) performance.mark(FRAME_MARK + hash);
   }
   const tick = () => {
     setTimeout(sample, 0);
@@ -190,3 +199,111 @@ def snapshot(page) -> Snapshot:
         changes=list(data["changes"]),
         frames=list(data["frames"]),
     )
+
+
+# --- what was presented (a Chromium trace) ----------------------------------------------------
+
+# The trace categories presented_images reads: the compositor's frame events (each main-thread
+# frame's BeginMainThreadFrame and the PipelineReporter that says what became of each frame)
+# and the page's own User Timing marks.
+TRACE_CATEGORIES = ["disabled-by-default-devtools.timeline.frame", "blink.user_timing"]
+FRAME_MARK = "bench-frame:"
+MARKING = "(on) => { window.__bench.marking = on; if (!on) performance.clearMarks(); }"
+
+
+@dataclass(frozen=True)
+class Presented:
+    images: int  # presented frames showing a canvas image other than the last presented one
+    frames: int  # main-thread frames whose updates were presented
+    sampled: int  # frames sampled in the window
+    unknown: int  # sampled frames the trace says nothing about (counted as not presented)
+
+
+def presented_images(events: list[dict], start: float, end: float) -> Presented:
+    """Distinct canvas images the display really showed between ``start`` and ``end``
+    (``performance.now()`` of the page), from a trace recorded with TRACE_CATEGORIES while
+    the probe was marking (MARKING).
+
+    After every animation frame the probe marks the hash of the biggest canvas: what that
+    frame committed. The trace then follows each frame as Chromium's DevTools do: the mark
+    falls in the main-thread frame of the last BeginMainThreadFrame before it; that frame's
+    commit is activated on the compositor thread (ActivateLayerTree, same ``frameId``); the
+    compositor frames drawn from then until the next activation (DrawFrame, ``frameSeqId``)
+    carry its pixels, and the compositor's PipelineReporter of each says whether it reached
+    the screen (STATE_PRESENTED_*) or was dropped (a newer frame replaced it before the
+    display compositor drew). A frame is presented when one of its compositor frames was;
+    a presented frame counts as an image when its hash differs from the previous presented
+    frame's. An image drawn in a frame that never reached the screen counts for nothing."""
+    marks = sorted(
+        (event["ts"], event["pid"], event["tid"], event["args"]["data"]["startTime"], event["name"])
+        for event in events
+        if event.get("cat") == "blink.user_timing" and event.get("name", "").startswith(FRAME_MARK)
+    )
+    if not marks:
+        return Presented(0, 0, 0, 0)
+    pid, tid = marks[-1][1], marks[-1][2]
+    ours = [event for event in events if event.get("pid") == pid]
+    begins = sorted(
+        (event["ts"], event["args"]["data"]["frameId"])
+        for event in ours
+        if event.get("name") == "BeginMainThreadFrame" and event.get("tid") == tid
+    )
+    activations = sorted(
+        (event["ts"], event["args"]["frameId"])
+        for event in ours
+        if event.get("name") == "ActivateLayerTree"
+    )
+    draws = sorted(
+        (event["ts"], event["args"]["frameSeqId"])
+        for event in ours
+        if event.get("name") == "DrawFrame"
+    )
+    presented_draws: set[int] = set()
+    for event in ours:
+        if event.get("name") == "PipelineReporter" and event.get("ph") == "b":
+            reporter = event.get("args", {}).get("frame_reporter", {})
+            if str(reporter.get("state", "")).startswith("STATE_PRESENTED"):
+                presented_draws.add(reporter.get("frame_sequence"))
+    # Each main-thread frame's pixels are on the compositor from its activation to the next.
+    shown_frames: set[int] = set()
+    activated: set[int] = set()
+    draw_times = [ts for ts, _ in draws]
+    for index, (ts, frame_id) in enumerate(activations):
+        activated.add(frame_id)
+        until = activations[index + 1][0] if index + 1 < len(activations) else float("inf")
+        first = bisect_right(draw_times, ts)
+        for draw_ts, sequence in draws[first:]:
+            if draw_ts >= until:
+                break
+            if sequence in presented_draws:
+                shown_frames.add(frame_id)
+                break
+    begin_times = [ts for ts, _ in begins]
+    last_activation = activations[-1][0] if activations else 0
+    images = frames = sampled = unknown = 0
+    shown = None  # the hash of the last presented frame
+    seen: set[int] = set()
+    for ts, mark_pid, mark_tid, at, name in marks:
+        if (mark_pid, mark_tid) != (pid, tid):
+            continue
+        index = bisect_right(begin_times, ts) - 1
+        if index < 0:
+            continue
+        frame_id = begins[index][1]
+        if frame_id in seen:  # a second sample of one frame: the first one stands
+            continue
+        seen.add(frame_id)
+        inside = start < at <= end
+        if inside:
+            sampled += 1
+            if frame_id not in activated and ts > last_activation:
+                unknown += 1  # the trace ended before its activation
+        if frame_id not in shown_frames:
+            continue
+        image = name[len(FRAME_MARK) :]
+        if inside:
+            frames += 1
+            if image != shown:
+                images += 1
+        shown = image
+    return Presented(images, frames, sampled, unknown)

@@ -24,6 +24,22 @@ every animation frame.
   the display's rate, which no page can beat: the frames per second of an empty page in the
   same browser, measured for a second just before each viewer's CT visit (headless
   Chromium's is about 60);
+- stack scroll without the frame-rate limit: the display's 60 Hz caps the row above, so a
+  single late frame puts it under 60 whatever the viewer could do. The same scroll in a second
+  browser launched with ``--disable-frame-rate-limit --disable-gpu-vsync`` (UNCAPPED_ARGS:
+  a frame begins as soon as the last one is done) measures what the page can sustain. There
+  an animation frame is no proof that anything reached the screen (frames are dropped when a
+  newer one replaces them before the display compositor draws), so the scroll runs under a
+  Chromium trace and only images presented count (page_probe.presented_images): the probe
+  marks the hash of the biggest canvas after every frame, the trace follows each frame from
+  its main-thread begin to its activation on the compositor and the compositor frames drawn
+  from it, and the compositor's PipelineReporter says which of those were presented; a
+  presented frame counts if its image differs from the last presented one. Wheel events
+  still come one per animation frame, so they come as fast as frames do. Beside it: the
+  page's frames presented meanwhile, and a bare page redrawing a full-window canvas every
+  frame under the same flags and count (an empty page is no ceiling there: with nothing to
+  draw, no frame is produced, and its animation frames run at about 56 per second). The
+  trace's own cost (a few events per frame) weighs on both viewers alike;
 - window drag: left-button drag (window/level in both) in small moves; new images per second;
 - page received: navigation start to the last byte of the page's HTML (Navigation Timing
   ``responseEnd``), which waits for the picture it carries when that is rendered for it;
@@ -47,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import shutil
 import signal
@@ -69,9 +86,12 @@ from tests.bench.django_server import DjangoServer, ServerError, manage
 from tests.bench.page_probe import (
     FIRST_PIXELS,
     LOADED,
+    MARKING,
     NOW,
     PROBE_SCRIPT,
     SCROLL_SCRIPT,
+    TRACE_CATEGORIES,
+    presented_images,
     snapshot,
 )
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -83,6 +103,9 @@ PAGE_TIMEOUT_MS = 60_000
 # Navigation start to the last byte of the page's HTML (Navigation Timing Level 2).
 PAGE_RECEIVED = "() => performance.getEntriesByType('navigation')[0]?.responseEnd ?? null"
 REST_SECONDS = 0.6  # no new image for this long after the last one: the page has settled
+# Chromium's frame-rate limiter off: a new frame begins as soon as the last one is done,
+# instead of on the display's 60 Hz clock (cc and viz schedulers; vsync of the output).
+UNCAPPED_ARGS = ["--disable-frame-rate-limit", "--disable-gpu-vsync"]
 # Chromium's DevTools network emulation takes bytes per second.
 FOUR_G = {
     "offline": False,
@@ -237,6 +260,8 @@ class Visit:
     socket_to_pixels: float | None = None
     socket_to_canvas: float | None = None
     scroll_rate: float | None = None
+    capacity_rate: float | None = None  # frame-rate limit off: images presented per second
+    capacity_frames: float | None = None  # ... and the page's frames presented per second
     drag_rate: float | None = None
     display_rate: float | None = None
     error: str = ""
@@ -327,6 +352,78 @@ def refresh_rate(browser, seconds: float = 1.0) -> float | None:
         context.close()
 
 
+def traced_scroll(browser, page, slices: int, seconds: float) -> tuple[float, float]:
+    """As scroll, in a browser without its frame-rate limiter (UNCAPPED_ARGS), under a trace:
+    images presented per second and the page's frames presented per second
+    (page_probe.presented_images)."""
+    x, y = centre(page)
+    page.mouse.move(x, y)
+    browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+    try:
+        page.evaluate(MARKING, True)
+        time.sleep(0.1)  # a few marked frames before the first step
+        done = page.evaluate(SCROLL_SCRIPT, [x, y, slices, seconds * 1000])
+        time.sleep(0.2)  # the last frames' reporters
+    finally:
+        events = trace_events(browser.stop_tracing())
+        page.evaluate(MARKING, False)
+    shown = presented_images(events, done["start"], done["end"])
+    elapsed = (done["end"] - done["start"]) / 1000
+    return shown.images / elapsed, shown.frames / elapsed
+
+
+def trace_events(raw: bytes) -> list[dict]:
+    data = json.loads(raw)
+    return data["traceEvents"] if isinstance(data, dict) else data
+
+
+# A bare page redrawing a full-window canvas every animation frame (a new grey each frame).
+CANVAS_PAGE = """<!doctype html><title>canvas</title>
+<style>html, body { margin: 0; background: #000; overflow: hidden; }</style>
+<canvas></canvas>
+<script>
+  const canvas = document.querySelector('canvas');
+  canvas.width = innerWidth;
+  canvas.height = innerHeight;
+  const ctx = canvas.getContext('2d', { alpha: false });
+  let n = 0;
+  const frame = () => {
+    n = (n + 1) % 200;
+    ctx.fillStyle = `rgb(${n + 30}, ${n + 30}, ${n + 30})`;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+</script>"""
+
+
+AFTER = "(ms) => new Promise((done) => setTimeout(() => done(performance.now()), ms))"
+
+
+def canvas_capacity(browser, seconds: float = 1.0) -> float | None:
+    """Canvas images per second a bare page gets presented in this browser: CANVAS_PAGE,
+    counted as the viewers' scroll is (presented_images). With the frame-rate limiter off,
+    an empty page is no such ceiling: with nothing changing, no frame is drawn, and its
+    animation frames run at about 56 per second."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        context.add_init_script(PROBE_SCRIPT)
+        page = context.new_page()
+        page.set_content(CANVAS_PAGE)
+        page.wait_for_timeout(200)
+        browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
+        try:
+            page.evaluate(MARKING, True)
+            start = page.evaluate(AFTER, 100)
+            end = page.evaluate(AFTER, seconds * 1000)
+            time.sleep(0.2)
+        finally:
+            events = trace_events(browser.stop_tracing())
+        return presented_images(events, start, end).images / ((end - start) / 1000)
+    finally:
+        context.close()
+
+
 def rates(page, start: float, end: float) -> tuple[float, float]:
     time.sleep(0.1)  # let the last frame's sample land
     shot = snapshot(page)
@@ -364,6 +461,10 @@ def visit(
             if "scroll" in interact:
                 result.scroll_rate, result.display_rate = scroll(page, slices, seconds)
                 wait_until_rest(page)
+            if "capacity" in interact:
+                result.capacity_rate, result.capacity_frames = traced_scroll(
+                    browser, page, slices, seconds
+                )
             if "drag" in interact:
                 result.drag_rate, _ = drag(page, seconds)
     except PlaywrightError as exc:
@@ -457,9 +558,13 @@ def record_visit(rows, side: str, key: str, value: float | None, error: str) -> 
         rows[key].notes.append(error)
 
 
-def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan, rows, round_):
-    """One round of one viewer: a CT visit (with scrolling and dragging), a 4096×5120 visit
-    (in the first rounds) and a throttled radiograph visit."""
+def measure_round(
+    browsers: Browsers, target: Target, studies: dict[str, Study], plan: Plan, rows, round_
+):
+    """One round of one viewer: a CT visit (with scrolling and dragging), a CT visit in the
+    browser without frame-rate limit (scrolling, traced), a 4096×5120 visit (in the first
+    rounds) and a throttled radiograph visit."""
+    browser = browsers.capped
     side = "ours" if target.name == "ours" else "orthanc"
 
     def record(key: str, value: float | None, error: str) -> None:
@@ -480,6 +585,17 @@ def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan
     record("scroll", v.scroll_rate, v.error)
     record("drag", v.drag_rate, v.error)
     record("display", v.display_rate, "")
+    record("canvas_uncapped", canvas_capacity(browsers.uncapped), "")
+    v = visit(
+        browsers.uncapped,
+        target,
+        studies["ct"],
+        interact=("capacity",),
+        slices=plan.slices,
+        seconds=plan.interact_seconds,
+    )
+    record("scroll_uncapped", v.capacity_rate, v.error)
+    record("frames_uncapped", v.capacity_frames, "")
     if round_ < plan.large_runs:
         v = visit(browser, target, studies["large"])
         record("large", v.first_pixels, v.error)
@@ -492,20 +608,26 @@ def measure_round(browser, target: Target, studies: dict[str, Study], plan: Plan
     record("dx_full", v.full_quality, v.error)
 
 
-def measure(browser, targets: Sequence[Target], studies: dict[str, Study], plan: Plan, rows):
+def measure(browsers: Browsers, targets: Sequence[Target], studies: dict[str, Study], plan, rows):
     """Fill ``rows`` (Row by key): rounds of every viewer, the viewers taking turns (first in
     one round, last in the next), until ``plan.runs`` rounds or, after two, ``plan.deadline``.
     Taking turns matters on a shared machine: the load of the moment weighs on both sides
     alike instead of on whichever viewer ran while it peaked."""
     for target in targets:
         for study in studies.values():  # warm the server: decoders, caches, code paths
-            visit(browser, target, study)
+            visit(browsers.capped, target, study)
     for round_ in range(plan.runs):
         if round_ >= 2 and time.monotonic() > plan.deadline:
             rows["first"].notes.append(f"time budget reached after {round_} rounds")
             break
         for target in targets if round_ % 2 == 0 else list(reversed(targets)):
-            measure_round(browser, target, studies, plan, rows, round_)
+            measure_round(browsers, target, studies, plan, rows, round_)
+
+
+@dataclass(frozen=True)
+class Browsers:
+    capped: object  # CHROMIUM_ARGS, as the browser tests run it: frames on a 60 Hz clock
+    uncapped: object  # ... and UNCAPPED_ARGS
 
 
 @dataclass
@@ -526,6 +648,15 @@ def new_rows(slices: int) -> dict[str, Row]:
         "scroll": Row(f"{ct}: stack scroll, images drawn/s", "≥ 60", True),
         "display": Row(f"{ct}: page frames/s while scrolling", "(most it could draw)", True),
         "refresh": Row("empty page frames/s, same browser (display rate)", "-", True),
+        "scroll_uncapped": Row(
+            f"{ct}: stack scroll, no frame-rate limit, images presented/s", "≥ 60", True
+        ),
+        "frames_uncapped": Row(
+            f"{ct}: page frames presented/s meanwhile, no limit", "(most it could draw)", True
+        ),
+        "canvas_uncapped": Row(
+            "bare page, full-window canvas redrawn each frame, no limit: presented/s", "-", True
+        ),
         "drag": Row(f"{ct}: window drag, updates shown/s", "-", True),
         "large": Row("4096×5120 16-bit: open → first pixels (ms)", "-"),
         "large_full": Row("4096×5120 16-bit: open → full quality (ms)", "-"),
@@ -580,6 +711,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  generated in {time.perf_counter() - started:.0f} s")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            uncapped = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS + UNCAPPED_ARGS
+            )
             try:
                 with ExitStack() as servers:
                     targets = []
@@ -611,10 +745,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"  loaded at {time.perf_counter() - started:.0f} s; viewers in turns ..."
                     )
                     plan.deadline = time.monotonic() + args.budget
-                    measure(browser, targets, studies, plan, rows)
+                    measure(Browsers(browser, uncapped), targets, studies, plan, rows)
                     print(f"  done at {time.perf_counter() - started:.0f} s")
             finally:
                 browser.close()
+                uncapped.close()
         print()
         print(
             f"Viewer in headless Chromium ({VIEWPORT['width']}×{VIEWPORT['height']}, no GPU), "
