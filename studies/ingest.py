@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +243,7 @@ def _store_and_index(
     try:
         # In turn with the archive's other writers (studies.write_turn), then one transaction.
         with write_turn(), transaction.atomic():
-            instance_id = _index(
+            instance_id, series_id, study_id = _index(
                 checked, stored.relative_path, len(file_bytes), sha256, source, source_detail
             )
     except IntegrityError:
@@ -258,14 +259,17 @@ def _store_and_index(
             store.delete(stored.relative_path)
         raise
     result.instance_id = instance_id
-    transaction.on_commit(
-        lambda: events.publish_instance_stored(
+
+    def committed() -> None:
+        _remember_series(checked, series_id, study_id)
+        events.publish_instance_stored(
             checked.study_instance_uid,
             checked.series_instance_uid,
             checked.sop_instance_uid,
             instance_id,
         )
-    )
+
+    transaction.on_commit(committed)
     return result
 
 
@@ -276,7 +280,8 @@ def _index(
     sha256: str,
     source: str,
     source_detail: str,
-) -> int:
+) -> tuple[int, int, int]:
+    """(instance pk, series pk, study pk) of the instance just indexed."""
     ds = checked.dataset
     text, date, time, integer = (
         dicom_text.text,
@@ -284,8 +289,17 @@ def _index(
         dicom_text.time,
         dicom_text.integer,
     )
-    # Most instances belong to a series we already hold: one indexed lookup of three values
-    # instead of three get-or-creates.
+    # Most instances belong to a series we already hold, and arrive in runs of one series (a
+    # retrieve, a modality sending a scan): counted in one statement each for the series and
+    # the study, against the rows remembered from the run's first instance; else one indexed
+    # lookup of three values instead of three get-or-creates.
+    counted = _count_in_remembered_series(checked)
+    if counted is not None:
+        series_id, study_id = counted
+        instance_id = _insert(
+            checked, series_id, relative_path, file_size, sha256, source, source_detail
+        )
+        return instance_id, series_id, study_id
     known = _known_series(checked.series_instance_uid)
     series_created = False
     modality = ""
@@ -333,11 +347,42 @@ def _index(
             "conflicting_uids",
             "Series Instance UID already belongs to a different study in this archive",
         )
-    instance_id = _insert_instance(
+    instance_id = _insert(
+        checked, series_id, relative_path, file_size, sha256, source, source_detail
+    )
+    if not series_created:
+        # The common case, once per instance: two counters, as plain SQL (the ORM's update
+        # compiler costs more than the statement itself).
+        _increment(Series, series_id, "number_of_instances")
+        _increment(Study, study_id, "number_of_instances")
+        return instance_id, series_id, study_id
+    Series.objects.filter(pk=series_id).update(number_of_instances=F("number_of_instances") + 1)
+    study_changes = {
+        "number_of_instances": F("number_of_instances") + 1,
+        "number_of_series": F("number_of_series") + 1,
+    }
+    # Locked so two new series of one study cannot each drop the other's modality.
+    modalities = set(Study.objects.select_for_update().get(pk=study_id).modalities)
+    if modality and modality not in modalities:
+        study_changes["modalities_in_study"] = "\\".join(sorted(modalities | {modality}))[:128]
+    Study.objects.filter(pk=study_id).update(**study_changes)
+    return instance_id, series_id, study_id
+
+
+def _insert(
+    checked: CheckedFile,
+    series_id: int,
+    relative_path: str,
+    file_size: int,
+    sha256: str,
+    source: str,
+    source_detail: str,
+) -> int:
+    return _insert_instance(
         series_id=series_id,
         sop_class_uid=checked.sop_class_uid,
         sop_instance_uid=checked.sop_instance_uid,
-        instance_number=integer(ds, "InstanceNumber"),
+        instance_number=checked.instance_number,
         transfer_syntax_uid=checked.transfer_syntax_uid,
         rows=checked.rows,
         columns=checked.columns,
@@ -349,23 +394,45 @@ def _index(
         source_detail=dicom_text.clean_text(source_detail, 200),
         dicom_json=checked.header,
     )
-    if not series_created:
-        # The common case, once per instance: two counters, as plain SQL (the ORM's update
-        # compiler costs more than the statement itself).
-        _increment(Series, series_id, "number_of_instances")
-        _increment(Study, study_id, "number_of_instances")
-        return instance_id
-    Series.objects.filter(pk=series_id).update(number_of_instances=F("number_of_instances") + 1)
-    study_changes = {
-        "number_of_instances": F("number_of_instances") + 1,
-        "number_of_series": F("number_of_series") + 1,
-    }
-    # Locked so two new series of one study cannot each drop the other's modality.
-    modalities = set(Study.objects.select_for_update().get(pk=study_id).modalities)
-    if modality and modality not in modalities:
-        study_changes["modalities_in_study"] = "\\".join(sorted(modalities | {modality}))[:128]
-    Study.objects.filter(pk=study_id).update(**study_changes)
-    return instance_id
+
+
+# The series this thread indexed an instance into last: (database alias, Series and Study
+# Instance UIDs, series pk, study pk). Per thread: each association (and each ingest process)
+# receives its own run of instances. Only committed rows are remembered.
+_remembered = threading.local()
+
+
+def _remember_series(checked: CheckedFile, series_id: int, study_id: int) -> None:
+    """Called once the instance is committed, so rows rolled back are never remembered."""
+    uids = (checked.series_instance_uid, checked.study_instance_uid)
+    _remembered.series = (connection.alias, uids, series_id, study_id)
+
+
+def _count_in_remembered_series(checked: CheckedFile) -> tuple[int, int] | None:
+    """(series pk, study pk) if the instance belongs to the series remembered last and those
+    rows still hold its UIDs: both counters are then incremented (the caller inserts the
+    instance in the same transaction). None: nothing changed, look the series up."""
+    remembered = getattr(_remembered, "series", None)
+    if remembered is None:
+        return None
+    alias, uids, series_id, study_id = remembered
+    if alias != connection.alias or uids != (
+        checked.series_instance_uid,
+        checked.study_instance_uid,
+    ):
+        return None  # another series, or this series claimed for another study (refused)
+    # The rows are checked as they are counted: gone (a study deleted), or another row under
+    # the same pk (a database flushed or restored), the UPDATE matches nothing.
+    study_uid, series_uid = (
+        {"study_instance_uid": checked.study_instance_uid},
+        {"series_instance_uid": checked.series_instance_uid, "study_id": study_id},
+    )
+    if _increment(Study, study_id, "number_of_instances", where=study_uid):
+        if _increment(Series, series_id, "number_of_instances", where=series_uid):
+            return series_id, study_id
+        _increment(Study, study_id, "number_of_instances", step=-1)  # as it was
+    _remembered.series = None
+    return None
 
 
 # SQL the ORM built once per database vendor, run with new parameters: for the two statements
@@ -421,16 +488,24 @@ def _insert_instance(**values) -> int:
         )
 
 
-def _increment(model, pk: int, field_name: str) -> None:
-    """``UPDATE <table> SET <field> = <field> + 1 WHERE <pk> = %s``, names quoted."""
+def _increment(
+    model, pk: int, field_name: str, step: int = 1, where: dict[str, object] | None = None
+) -> bool:
+    """``UPDATE <table> SET <field> = <field> + step WHERE <pk> = %s [AND <column> = %s ...]``,
+    names quoted; whether a row matched."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     column = quote(model._meta.get_field(field_name).column)
-    key = quote(model._meta.pk.column)
+    conditions = [f"{quote(model._meta.pk.column)} = %s"]
+    params: list[object] = [step, pk]
+    for name, value in (where or {}).items():
+        conditions.append(f"{quote(model._meta.get_field(name).column)} = %s")
+        params.append(value)
     with connection.cursor() as cursor:
-        # Every name comes from the model's metadata, never from input; the key is a parameter.
-        sql = f"UPDATE {table} SET {column} = {column} + 1 WHERE {key} = %s"  # noqa: S608
-        cursor.execute(sql, [pk])
+        # Every name comes from the model's metadata, never from input; values are parameters.
+        sql = f"UPDATE {table} SET {column} = {column} + %s WHERE {' AND '.join(conditions)}"  # noqa: S608
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
 
 
 def _quarantine(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pydicom
 import pydicom.config
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import parse_fragments
 from pydicom.errors import InvalidDicomError
@@ -28,7 +29,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from studies import raw_header
+from studies import dicom_text, raw_header
 
 PREAMBLE_LENGTH = 128
 # PS3.5 9.1: a UID is dot-separated numbers without leading zeros, at most 64 characters.
@@ -67,6 +68,8 @@ class CheckedFile:
     number_of_frames: int
     rows: int | None
     columns: int | None
+    # As studies.dicom_text.integer reads it for the index: None if missing or not a number.
+    instance_number: int | None = None
     # Why the bytes cannot be stored as they came (no preamble, incomplete or contradictory
     # file meta); empty when they can. Ingest then writes a fresh Part 10 header.
     meta_problem: str = ""
@@ -141,6 +144,7 @@ def check_file(data: bytes, limits: Limits) -> CheckedFile:
         number_of_frames=frames,
         rows=rows,
         columns=columns,
+        instance_number=_instance_number(dataset),
         meta_problem=_meta_problem(is_part10, file_meta, uids),
         **uids,
     )
@@ -235,6 +239,58 @@ def _decode_header(dataset: Dataset, is_part10: bool) -> tuple[dict, Exception |
         raise Rejected(code, f"data set cannot be decoded: {type(exc).__name__}: {exc}")
 
 
+# Attributes the checks read, by keyword: (tag, VR). Each is read from its raw element when
+# that is as plain as almost every sender makes it (one value, the standard VR), by the rules
+# pydicom decodes it with (PS3.5 6.2: trailing padding stripped; a UID also stripped of
+# spaces, as pydicom.uid.UID does; IS plain digits, pydicom.valuerep.IS); anything else is
+# decoded by pydicom as before. Asking pydicom costs ~30 µs an element (its hooks, value
+# classes and caching): ~0.4 ms of a CT slice's ingest for the dozen read here.
+# tests/test_validation_values.py compares both ways over pydicom's sample files.
+_CHECKED = {
+    "SOPClassUID": (0x00080016, "UI"),
+    "SOPInstanceUID": (0x00080018, "UI"),
+    "StudyInstanceUID": (0x0020000D, "UI"),
+    "SeriesInstanceUID": (0x0020000E, "UI"),
+    "InstanceNumber": (0x00200013, "IS"),
+    "NumberOfFrames": (0x00280008, "IS"),
+    "Rows": (0x00280010, "US"),
+    "Columns": (0x00280011, "US"),
+    "SamplesPerPixel": (0x00280002, "US"),
+    "BitsAllocated": (0x00280100, "US"),
+    "PhotometricInterpretation": (0x00280004, "CS"),
+}
+_PLAIN_IS = re.compile(r" *[0-9]{1,9}")
+_ASK_PYDICOM = object()
+
+
+def _raw_value(dataset: Dataset, keyword: str) -> object:
+    """The value pydicom would give for ``keyword`` when its raw element is plain, else
+    ``_ASK_PYDICOM`` (absent, already decoded, another VR, several values, or odd)."""
+    tag, vr = _CHECKED[keyword]
+    raw = dataset._dict.get(tag)
+    # VR None: implicit VR, where pydicom takes the dictionary's (``vr``).
+    if type(raw) is not RawDataElement or raw.VR not in (vr, None):
+        return _ASK_PYDICOM
+    value = raw.value
+    if type(value) is not bytes:
+        return _ASK_PYDICOM
+    if vr == "US":
+        if len(value) != 2:
+            return _ASK_PYDICOM
+        return int.from_bytes(value, "little" if raw.is_little_endian else "big")
+    text = value.decode("latin-1").rstrip("\0 ")  # pydicom's default repertoire
+    if "\\" in text or "\0" in text:
+        return _ASK_PYDICOM
+    if vr == "IS":
+        return int(text) if _PLAIN_IS.fullmatch(text) else _ASK_PYDICOM
+    return text.strip() if vr == "UI" else text
+
+
+def _value(dataset: Dataset, keyword: str) -> object:
+    value = _raw_value(dataset, keyword)
+    return dataset.get(keyword) if value is _ASK_PYDICOM else value
+
+
 def _check_uids(dataset: Dataset) -> dict[str, str]:
     found: dict[str, str] = {}
     for keyword, field in (
@@ -243,7 +299,7 @@ def _check_uids(dataset: Dataset) -> dict[str, str]:
         ("StudyInstanceUID", "study_instance_uid"),
         ("SeriesInstanceUID", "series_instance_uid"),
     ):
-        value = dataset.get(keyword)
+        value = _value(dataset, keyword)
         if value is None or str(value) == "":
             raise Rejected("missing_attribute", f"required attribute {keyword} is missing")
         text = str(value)
@@ -257,13 +313,21 @@ def _check_uids(dataset: Dataset) -> dict[str, str]:
 
 
 def _as_int(dataset: Dataset, keyword: str, default: int | None = None) -> int | None:
-    value = dataset.get(keyword)
+    value = _value(dataset, keyword)
     if value is None or value == "":
         return default
     try:
         return int(value)
     except (TypeError, ValueError):
         raise Rejected("malformed", f"{keyword} is not a number")
+
+
+def _instance_number(dataset: Dataset) -> int | None:
+    """Instance Number as ``studies.dicom_text.integer`` reads it for the index."""
+    value = _raw_value(dataset, "InstanceNumber")
+    if value is _ASK_PYDICOM:
+        return dicom_text.integer(dataset, "InstanceNumber")
+    return value  # at most 9 digits: within the signed 32-bit column
 
 
 def _check_pixel_data(
@@ -320,7 +384,8 @@ def _check_pixel_data(
 def _native_length(
     dataset: Dataset, rows: int, columns: int, samples: int, bits_allocated: int, frames: int
 ) -> int:
-    photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
+    photometric = _value(dataset, "PhotometricInterpretation")
+    photometric = str("" if photometric is None else photometric).strip().upper()
     if photometric == "YBR_FULL_422" and samples == 3:
         # PS3.3 C.7.6.3.1.2: two chroma samples are shared by each pair of pixels.
         return rows * columns * 2 * (bits_allocated // 8) * frames
