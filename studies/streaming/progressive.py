@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from studies.imaging import Renderer
+from studies.imaging import Renderer, jpeg_join
 from studies.imaging.encode import encode
 from studies.imaging.errors import ImagingError, InvalidRequest, NoPixelData
+from studies.imaging.render import Display
 
 from .lookup import Target
 from .outbox import Outbox
@@ -155,13 +156,16 @@ async def _stream_view(
     shown: _Shown | None = None
     union = _union(plan.tiles)
     batch = plan.level == 0 and union.width * union.height <= BATCH_PIXELS
+    tiles = merged_tiles(plan.tiles) if batch else plan.tiles
     wants_preview = view.preview and (lane is None or not lane.has_sent(view.instance, view.frame))
     if batch and wants_preview and not own_rendering(view):
         # A window change at full resolution (the viewer's drag): preview and tiles in one
         # job, the preview handed to the socket from the render thread the moment it is
         # encoded, so the tiles need no second trip through the event loop.
-        shown, bitmaps = await _preview_then_tiles(session, sender, target, view, plan, union, lane)
-        await _send_tiles(sender, view, plan.tiles, bitmaps)
+        shown, bitmaps = await _preview_then_tiles(
+            session, sender, target, view, plan, tiles, union, lane
+        )
+        await _send_tiles(sender, view, tiles, bitmaps)
     else:
         if wants_preview:
             preview = await whole_preview(session, target, view.frame, view)
@@ -176,7 +180,7 @@ async def _stream_view(
             # One job: the display pixels of all tiles with one table, each tile cut from
             # them and encoded; they are kept for the lossless image, which is most often
             # the same pixels (scale ≥ 1) and then costs only its PNG.
-            shown = await _tiles_as_encoded(session, sender, target, view, plan.tiles, union)
+            shown = await _tiles_as_encoded(session, sender, target, view, tiles, union)
         else:
             for tile in plan.tiles:
                 bitmap = await session.slots.run(
@@ -268,6 +272,7 @@ async def _preview_then_tiles(
     target: Target,
     view: View,
     plan: Plan,
+    tiles: tuple[Tile, ...],
     union: Rect,
     lane: PrefetchLane | None,
 ) -> tuple[_Shown, list[_Bitmap]]:
@@ -303,7 +308,7 @@ async def _preview_then_tiles(
         whole,
         plan.preview_size,
         union,
-        plan.tiles,
+        tiles,
         post,
     )
     if held:  # the job's completion comes after ``deliver`` (both posted from its thread)
@@ -635,6 +640,29 @@ class _Sender:
 # tile, so the centre of a large image sharpens first.
 BATCH_PIXELS = 1024 * 1024
 
+# The tiles of such a job leave as blocks of up to 2×2 plan tiles (512² for the renderer's
+# 256-px tiles), each block one JPEG covering exactly its tiles (PROTOCOL.md): a 512² frame
+# is one message, not four. Every message costs the event loop (queue, frame, send) a
+# tenth of a millisecond or more, in the thread the render threads hand their tiles to.
+MERGED_TILE = 512
+
+
+def merged_tiles(tiles: tuple[Tile, ...], block: int = MERGED_TILE) -> tuple[Tile, ...]:
+    """Level-0 ``tiles`` grouped by the ``block``-px square they fall in, each group one
+    tile covering the union of its members, in the order of each group's first member
+    (centre-out stays centre-out at the block's scale). A tile is never larger than its
+    members together: a zoomed view of a small region encodes no extra pixels."""
+    groups: dict[tuple[int, int], list[Tile]] = {}
+    for tile in tiles:
+        key = (int(tile.rect.x // block), int(tile.rect.y // block))
+        groups.setdefault(key, []).append(tile)
+    merged = []
+    for members in groups.values():
+        first = members[0]
+        covered = _union(tuple(members))
+        merged.append(Tile(first.level, first.column, first.row, covered))
+    return tuple(merged)
+
 
 @dataclass(frozen=True)
 class _Shown:
@@ -717,10 +745,35 @@ def _full_resolution_tiles(
     half = (len(rows) + 1) // 2
     if len(rows) > 1:
         renderer.in_two(lambda: band(rows[:half]), lambda: band(rows[half:]))
+    elif len(tiles) == 1 and jpeg_join.can_split(
+        int(tiles[0].rect.height), int(tiles[0].rect.width)
+    ):
+        bitmaps[0] = _one_tile_in_two(renderer, display, shown, tiles[0])
+        if post is not None:
+            post(0, bitmaps[0])
     else:
         band(rows)
     assert all(bitmap is not None for bitmap in bitmaps)  # every tile is in a row of tiles
     return shown, bitmaps  # type: ignore[return-value]
+
+
+def _one_tile_in_two(renderer: Renderer, display: Display, shown: _Shown, tile: Tile) -> _Bitmap:
+    """The one tile of a job (a 512² frame), its top and bottom halves looked up and encoded
+    at once on two threads (``Renderer.in_two``) and joined at a restart marker
+    (``jpeg_join``: pixel for pixel one encode of the whole tile)."""
+    x, y = int(tile.rect.x - shown.rect.x), int(tile.rect.y - shown.rect.y)
+    width, height = int(tile.rect.width), int(tile.rect.height)
+    cut = y + jpeg_join.top_rows(height)
+
+    def part(top: int, bottom: int) -> bytes:
+        shown.pixels[top:bottom] = display.rows(top, bottom)
+        return encode(shown.pixels[top:bottom, x : x + width], "jpeg", JPEG_QUALITY)
+
+    head, tail = renderer.in_two(lambda: part(y, cut), lambda: part(cut, y + height))
+    joined = jpeg_join.join(head, tail, height, width)
+    if joined is None:  # cannot happen for what ``encode`` writes; never a wrong file
+        joined = encode(shown.pixels[y : y + height, x : x + width], "jpeg", JPEG_QUALITY)
+    return _Bitmap(joined, width, height)
 
 
 def _rendered_preview_then_tiles(

@@ -57,3 +57,23 @@ def test_a_region_outside_the_image_is_refused():
 def test_a_view_over_the_output_limit_is_too_large():
     with pytest.raises(ImageTooLarge):
         plan_view(4096, 4096, (0, 0, 4096, 4096), 1, 256, 1024 * 1024)
+
+
+def test_full_resolution_tiles_merge_into_blocks_that_cover_only_their_tiles():
+    from studies.streaming.progressive import merged_tiles
+
+    whole = plan_view(512, 512, (0, 0, 512, 512), 1.0, 256, 10**8)
+    assert [t.rect for t in merged_tiles(whole.tiles)] == [Rect(0, 0, 512, 512)]
+    # A zoomed region inside one tile stays that tile: a block never adds pixels.
+    zoomed = plan_view(512, 512, (300, 300, 100, 100), 4.0, 256, 10**8)
+    assert [t.rect for t in merged_tiles(zoomed.tiles)] == [Rect(256, 256, 256, 256)]
+    # An edge tile of a 600-px image: blocks stop at the image.
+    edge = plan_view(600, 600, (0, 0, 600, 600), 1.0, 256, 10**8)
+    assert sorted(
+        (t.rect.x, t.rect.y, t.rect.width, t.rect.height) for t in merged_tiles(edge.tiles)
+    ) == [
+        (0, 0, 512, 512),
+        (0, 512, 512, 88),
+        (512, 0, 88, 512),
+        (512, 512, 88, 88),
+    ]

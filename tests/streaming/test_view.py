@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from studies.imaging.encode import encode
 from studies.rendering import get_renderer
 from studies.streaming.protocol import Encoding, Kind
 from tests.dicom_files import make_ct
@@ -29,25 +30,20 @@ async def test_preview_comes_first_then_tiles_covering_the_frame_then_lossless_t
     await viewer.close()
 
     kinds = [m.type for m in messages]
-    assert kinds == ["preview", "tile", "tile", "tile", "tile", "lossless", "done"]
+    assert kinds == ["preview", "tile", "lossless", "done"]
     preview = messages[0]
     assert preview.header.encoding == Encoding.JPEG
     assert rect(preview) == (0, 0, 512, 512)
     assert preview.pixels().shape == (256, 256)  # longest side at most 256
     assert preview.header.level == 1
 
-    tiles = of_kind(messages, Kind.TILE)
-    assert {rect(t) for t in tiles} == {
-        (0, 0, 256, 256),
-        (256, 0, 256, 256),
-        (0, 256, 256, 256),
-        (256, 256, 256, 256),
-    }
-    for tile in tiles:
-        assert tile.header.level == 0
-        assert tile.header.encoding == Encoding.JPEG
-        assert tile.pixels().shape == (256, 256)
-        assert tile.header.request == 1 and tile.header.viewport == 0
+    # Full resolution: the four 256-px tiles of the frame come as one block (PROTOCOL.md).
+    (tile,) = of_kind(messages, Kind.TILE)
+    assert rect(tile) == (0, 0, 512, 512)
+    assert tile.header.level == 0
+    assert tile.header.encoding == Encoding.JPEG
+    assert tile.pixels().shape == (512, 512)
+    assert tile.header.request == 1 and tile.header.viewport == 0
 
     lossless = of_kind(messages, Kind.LOSSLESS)[0]
     assert lossless.header.encoding == Encoding.PNG
@@ -69,12 +65,12 @@ async def test_full_resolution_tiles_and_lossless_are_the_renderers_own_bytes(
     await viewer.close()
 
     renderer = get_renderer()
-    tiles = of_kind(messages, Kind.TILE)
-    assert len(tiles) == 4
-    for tile in tiles:
-        column, row = int(tile.header.x) // 256, int(tile.header.y) // 256
-        expected = renderer.render_tile(stored.path, 0, 0, column, row, window=LUNG, quality=90)
-        assert tile.payload == expected
+    (tile,) = of_kind(messages, Kind.TILE)  # tiles 0-1 × 0-1: one block of 512²
+    assert rect(tile) == (0, 0, 512, 512)
+    # Its halves were encoded on two threads and joined: the picture must be exactly one
+    # encode of the renderer's pixels of that block.
+    pixels = renderer.render_pixels(stored.path, 0, window=LUNG, region=(0, 0, 512, 512))
+    assert np.array_equal(tile.pixels(), _decoded(encode(pixels, "jpeg", 90)))
     (lossless,) = of_kind(messages, Kind.LOSSLESS)
     expected = renderer.render(
         stored.path, 0, window=LUNG, region=region, output_size=(300, 400), format="png"
@@ -91,14 +87,15 @@ async def test_tiles_cover_a_zoomed_region_nearest_its_centre_first(clinician, t
     await viewer.close()
 
     tiles = of_kind(messages, Kind.TILE)
-    # Level 0 tiles of 256 px meeting x 100..1000 (columns 0-3) and y 100..600 (rows 0-2).
-    expected = {(c * 256, r * 256, 256, 256) for c in range(4) for r in range(3)}
-    assert {rect(t) for t in tiles} == expected
-    centre_x, centre_y = 100 + 900 / 2, 100 + 500 / 2
-    distances = [
-        (t.header.x + 128 - centre_x) ** 2 + (t.header.y + 128 - centre_y) ** 2 for t in tiles
+    # Level 0 tiles of 256 px meeting x 100..1000 (columns 0-3) and y 100..600 (rows 0-2),
+    # as blocks of up to 2×2 tiles, in the order of each block's tile nearest the centre
+    # (550, 350): column 2 row 1, column 1 row 1, column 2 row 2, column 1 row 2.
+    assert [rect(t) for t in tiles] == [
+        (512, 0, 512, 512),
+        (0, 0, 512, 512),
+        (512, 512, 512, 256),
+        (0, 512, 512, 256),
     ]
-    assert distances == sorted(distances)
     assert messages[0].type == "preview"
     assert rect(messages[0]) == (0, 0, 1024, 1024)
 
@@ -309,6 +306,14 @@ async def test_ping_is_answered_while_a_large_frame_is_still_rendering(clinician
     assert (await viewer.receive()).type == "preview"
     await viewer.send(type="cancel", viewport=0)
     await viewer.close()
+
+
+def _decoded(jpeg: bytes) -> np.ndarray:
+    from io import BytesIO
+
+    from PIL import Image
+
+    return np.asarray(Image.open(BytesIO(jpeg)))
 
 
 async def _store(ds):

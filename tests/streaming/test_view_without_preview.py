@@ -6,9 +6,11 @@ import pytest
 
 from studies.rendering import get_renderer
 from studies.streaming.plan import plan_view
+from studies.streaming.progressive import merged_tiles
 from studies.streaming.protocol import Kind
+from tests.dicom_files import make_ct
 from tests.streaming.client import Viewer, of_kind, view
-from tests.streaming.test_view import prefetched_items
+from tests.streaming.test_view import _store, prefetched_items
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,13 +26,14 @@ async def test_a_view_without_preview_starts_with_its_tiles_then_lossless_then_d
     messages = await viewer.until_done(1)
     await viewer.close()
 
-    assert [m.type for m in messages] == ["tile", "tile", "tile", "tile", "lossless", "done"]
-    assert {(t.header.x, t.header.y) for t in of_kind(messages, Kind.TILE)} == {
-        (0, 0),
-        (256, 0),
-        (0, 256),
-        (256, 256),
-    }
+    assert [m.type for m in messages] == ["tile", "lossless", "done"]
+    (tile,) = of_kind(messages, Kind.TILE)  # the 512² frame in one JPEG
+    assert (tile.header.x, tile.header.y, tile.header.width, tile.header.height) == (
+        0,
+        0,
+        512,
+        512,
+    )
 
 
 async def test_a_view_without_the_field_still_starts_with_its_preview(clinician, phantom_slices):
@@ -39,15 +42,7 @@ async def test_a_view_without_the_field_still_starts_with_its_preview(clinician,
     messages = await viewer.until_done(1)
     await viewer.close()
 
-    assert [m.type for m in messages] == [
-        "preview",
-        "tile",
-        "tile",
-        "tile",
-        "tile",
-        "lossless",
-        "done",
-    ]
+    assert [m.type for m in messages] == ["preview", "tile", "lossless", "done"]
 
 
 async def test_a_view_with_preview_true_after_one_without_gets_its_preview(
@@ -104,19 +99,19 @@ async def test_a_preview_field_that_is_not_a_boolean_is_refused(clinician, phant
 
 
 async def test_tiles_sent_as_they_are_encoded_keep_the_plans_centre_out_order(
-    clinician, phantom_slices
+    clinician, transactional_db
 ):
-    # A region off the image's centre: the plan's order is then not the rows' order.
-    region = [200, 200, 312, 312]
+    # A region off the centre of a 1024² image: its level-0 tiles come as four blocks of
+    # up to 2×2 tiles, whose centre-out order is not the rows' order.
+    image = await _store(make_ct(rows=1024, columns=1024))
+    region = [300, 200, 700, 700]  # x 300..1000, y 200..900: block (1, 1) holds the centre
     viewer = await Viewer.open(clinician)
-    await viewer.send(
-        **view(1, phantom_slices[0].instance, window=BONE, preview=False, region=region)
-    )
+    await viewer.send(**view(1, image.instance, window=BONE, preview=False, region=region))
     messages = await viewer.until_done(1)
     await viewer.close()
 
     renderer = get_renderer()
-    plan = plan_view(512, 512, tuple(region), 1.0, renderer.tile_size, 10**8)
-    expected = [(t.rect.x, t.rect.y) for t in plan.tiles]
-    assert len(expected) > 1
+    plan = plan_view(1024, 1024, tuple(region), 1.0, renderer.tile_size, 10**8)
+    expected = [(t.rect.x, t.rect.y) for t in merged_tiles(plan.tiles)]
+    assert expected == [(512, 512), (512, 0), (256, 512), (256, 0)]
     assert [(m.header.x, m.header.y) for m in of_kind(messages, Kind.TILE)] == expected
