@@ -404,6 +404,63 @@ def test_scrolling_changes_the_image(viewer_server):
     assert f"Im {SLICES}/{SLICES}" in overlay
 
 
+def test_a_scroll_step_from_memory_shows_the_slice_where_its_sharp_image_then_lands(
+    viewer_server,
+):
+    server, study = viewer_server
+    from playwright.sync_api import expect
+
+    hold = {"on": False}
+    held: list = []
+    page_sides: list = []
+
+    def route(ws):
+        server_side = ws.connect_to_server()
+        page_sides.append(ws)
+        ws.on_message(server_side.send)
+        server_side.on_message(
+            lambda message: held.append(message) if hold["on"] else ws.send(message)
+        )
+
+    with chromium_page() as page:
+        page.route_web_socket(re.compile(r".*/ws/viewer/(\?.*)?$"), route)
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        # Every slice's preview is in memory (the cache bar is full).
+        page.wait_for_function(
+            "() => getComputedStyle(document.querySelector('.viewport-cachebar'))"
+            ".getPropertyValue('--cached').trim() === '1.000'",
+            timeout=TIMEOUT_MS,
+        )
+        grid = page.locator("[data-role='viewports']").bounding_box()
+        assert grid is not None
+        before = grey(page.screenshot(clip=grid))
+        hold["on"] = True  # nothing more from the server: what shows comes from memory
+        page.mouse.move(*image_to_screen(page, 0, SIZE / 2, SIZE / 2))
+        page.mouse.wheel(0, 100)
+        expect(viewport(page, 0)).to_have_attribute("data-index", "1", timeout=TIMEOUT_MS)
+        page.wait_for_timeout(300)  # the sharp image is asked for once the wheel rests
+        from_memory = grey(page.screenshot(clip=grid))
+        hold["on"] = False
+        for message in held:
+            page_sides[-1].send(message)
+        wait_loaded(page, 0, study.thin_instances[1])
+        sharp = grey(page.screenshot(clip=grid))
+        errors = page.errors
+
+    assert errors == []
+    h, w = sharp.shape
+    middle = (slice(h // 5, -h // 5), slice(w // 5, -w // 5))
+    assert (from_memory[middle] > 10).mean() > 0.15  # the phantom, lit
+    assert np.abs(from_memory - before).mean() > 0.5  # another slice
+    # The slice's preview sits where its sharp image then lands, at its size, and looks
+    # like it (a preview is coarser: only a small mean difference).
+    assert best_shift(sharp, from_memory) in {(0, 0), (1, 0), (0, 1), (-1, 0), (0, -1)}
+    assert np.abs(sharp[middle] - from_memory[middle]).mean() < 6, np.abs(
+        sharp[middle] - from_memory[middle]
+    ).mean()
+
+
 def test_window_drag_changes_the_pixels_and_the_overlay(viewer_server):
     server, study = viewer_server
     from playwright.sync_api import expect
