@@ -38,17 +38,49 @@ def gray8_lookup(
     dtype: np.dtype, low: int, high: int, modality: ModalityLut, voi: Voi, invert: bool
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``to_gray8`` for arrays of ``dtype`` with this range, as a function: its table is
-    built once, so parts of one image (the halves encoded on two cores) share it."""
+    built once, so parts of one image (the halves encoded on two cores) share it. Its
+    ``nbytes`` is the table's size (``Renderer`` keeps a few in its cache, so a window shown
+    again costs only the lookup)."""
     if dtype.kind in "iu" and high - low + 1 <= MAX_TABLE_ENTRIES:
         table = display_table(low, high, modality, voi, invert)
         if dtype.itemsize <= 2 and dtype.isnative:
-            spread = _spread(dtype, low, table)
-            view = f"u{dtype.itemsize}"
-            return lambda stored: spread.take(stored.view(view))
+            return _BitPatternLookup(_spread(dtype, low, table), f"u{dtype.itemsize}")
+        return _OffsetLookup(table, low)
+    return _PerPixel(modality, voi, invert)
+
+
+class _BitPatternLookup:
+    """A table over every bit pattern of an 8- or 16-bit type (``_spread``)."""
+
+    def __init__(self, spread: np.ndarray, view: str) -> None:
+        self.spread, self.view, self.nbytes = spread, view, spread.nbytes
+
+    def __call__(self, stored: np.ndarray) -> np.ndarray:
+        return self.spread.take(stored.view(self.view))
+
+
+class _OffsetLookup:
+    """A table over ``low .. high``, for wider integer types."""
+
+    def __init__(self, table: np.ndarray, low: int) -> None:
+        self.table, self.low, self.nbytes = table, low, table.nbytes
+
+    def __call__(self, stored: np.ndarray) -> np.ndarray:
         # Resampled regions can only hold values inside the frame's range; "clip" anyway so a
         # rounding at the edge can never index outside the table (one pass, in C).
-        return lambda stored: table.take(np.subtract(stored, low, dtype=np.intp), mode="clip")
-    return lambda stored: to_display(apply_voi(modality.apply(stored), voi), invert)
+        return self.table.take(np.subtract(stored, self.low, dtype=np.intp), mode="clip")
+
+
+class _PerPixel:
+    """Float pixels (or a range too wide for a table): the functions per pixel."""
+
+    nbytes = 0
+
+    def __init__(self, modality: ModalityLut, voi: Voi, invert: bool) -> None:
+        self.modality, self.voi, self.invert = modality, voi, invert
+
+    def __call__(self, stored: np.ndarray) -> np.ndarray:
+        return to_display(apply_voi(self.modality.apply(stored), self.voi), self.invert)
 
 
 def _spread(dtype: np.dtype, low: int, table: np.ndarray) -> np.ndarray:
