@@ -153,6 +153,13 @@ export class Viewport {
     // Commit 9.9 -> 0.8 ms per frame), but scroll rates did not follow (alternating runs of
     // 10 scrolls each: images drawn/s medians 34 -> 48, 46 -> 39, 46 -> 50), and the DOM
     // overlays could then show a step one frame apart from the image.
+    // Nor is a lone preview (a scroll step from memory) copied in at its own 256² and
+    // magnified by a CSS transform: the main thread saved the canvas's magnifying raster
+    // (LayerTreeHost::DoUpdateLayers 2.8 -> 0.4 ms a frame), but the display compositor's
+    // software magnifying cost more (traced uncapped scroll of the bench's 200-slice CT, CPU
+    // per presented frame, two runs each: 12.4-13.9 ms, 3.6-4.0 of it the display
+    // compositor, vs 17.8-18.7 ms, 9-10; images presented/s, 6 alternating pairs: median 107
+    // vs 100).
     this.#ctx = /** @type {CanvasRenderingContext2D} */ (this.#canvas.getContext('2d', { alpha: false }));
     this.#annotations = new AnnotationLayer(this.#root);
 
