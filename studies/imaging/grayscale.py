@@ -15,16 +15,52 @@ import numpy as np
 
 from .header import ImageHeader
 from .modality_lut import ModalityLut
-from .presentation import to_display
-from .voi_lut import Voi, Window, apply_voi, window_over_range
+from .presentation import OUTPUT_MAX, to_display
+from .voi_lut import LINEAR, Voi, Window, apply_voi, window_over_range
 
 MAX_TABLE_ENTRIES = 1 << 20
 
 
 def display_table(low: int, high: int, modality: ModalityLut, voi: Voi, invert: bool) -> np.ndarray:
     """uint8 display value for each stored value ``low .. high``."""
+    if (
+        modality.table is None
+        and isinstance(voi, Window)
+        and voi.function == LINEAR
+        and voi.width != 1
+        and abs(low) < 2**53
+        and abs(high) < 2**53
+    ):
+        return _linear_table(low, high, modality, voi, invert)
     stored = np.arange(low, high + 1, dtype=np.int64)
     return to_display(apply_voi(modality.apply(stored), voi), invert)
+
+
+def _linear_table(low: int, high: int, modality: ModalityLut, window: Window, invert: bool):
+    """``display_table`` for a rescale and a LINEAR window (nearly every window change), the
+    same float operations as ``apply_voi`` and ``to_display`` in the same order, each in place
+    on one array: bit for bit their table, in about half the numpy calls (the table is rebuilt
+    at every step of a window drag, before any pixel can be looked up). The values are
+    finite here (integers, finite rescale and window), so no NaN pass is needed."""
+    x = np.arange(low, high + 1, dtype=np.float64)  # exact: |values| < 2**53
+    if not modality.is_identity:
+        x *= modality.slope  # C.11.1.1.2: m * SV + b
+        x += modality.intercept
+    c, w = window.center, window.width
+    below = x <= c - 0.5 - (w - 1) / 2  # C.11.2.1.2.1
+    above = x > c - 0.5 + (w - 1) / 2
+    x -= c - 0.5
+    x /= w - 1
+    x += 0.5
+    x[below] = 0.0
+    x[above] = 1.0
+    if invert:
+        np.subtract(1.0, x, out=x)
+    np.maximum(x, 0.0, out=x)  # to_display's clip (no NaN here, so the same)
+    np.minimum(x, 1.0, out=x)
+    x *= OUTPUT_MAX
+    np.rint(x, out=x)
+    return x.astype(np.uint8)
 
 
 def to_gray8(

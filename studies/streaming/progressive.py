@@ -756,32 +756,48 @@ def _full_resolution_tiles(
     elif len(tiles) == 1 and jpeg_join.can_split(
         int(tiles[0].rect.height), int(tiles[0].rect.width)
     ):
-        bitmaps[0] = _one_tile_in_two(renderer, display, shown, tiles[0])
-        if post is not None:
-            post(0, bitmaps[0])
+        bitmaps[0] = _one_tile_in_two(renderer, display, shown, tiles[0], post)
     else:
         band(rows)
     assert all(bitmap is not None for bitmap in bitmaps)  # every tile is in a row of tiles
     return shown, bitmaps  # type: ignore[return-value]
 
 
-def _one_tile_in_two(renderer: Renderer, display: Display, shown: _Shown, tile: Tile) -> _Bitmap:
+def _one_tile_in_two(
+    renderer: Renderer,
+    display: Display,
+    shown: _Shown,
+    tile: Tile,
+    post: Callable[[int, _Bitmap], None] | None,
+) -> _Bitmap:
     """The one tile of a job (a 512² frame), its top and bottom halves looked up and encoded
     at once on two threads (``Renderer.in_two``) and joined at a restart marker
-    (``jpeg_join``: pixel for pixel one encode of the whole tile)."""
+    (``jpeg_join``: pixel for pixel one encode of the whole tile), handed to ``post``; only
+    then are its display pixels copied into ``shown`` (for the lossless image, 300 ms on)."""
     x, y = int(tile.rect.x - shown.rect.x), int(tile.rect.y - shown.rect.y)
     width, height = int(tile.rect.width), int(tile.rect.height)
     cut = y + jpeg_join.top_rows(height)
 
-    def part(top: int, bottom: int) -> bytes:
-        shown.pixels[top:bottom] = display.rows(top, bottom)
-        return encode(shown.pixels[top:bottom, x : x + width], "jpeg", JPEG_QUALITY)
+    def part(top: int, bottom: int) -> tuple[bytes, np.ndarray]:
+        band = display.rows(top, bottom)
+        return encode(band[:, x : x + width], "jpeg", JPEG_QUALITY), band
 
-    head, tail = renderer.in_two(lambda: part(y, cut), lambda: part(cut, y + height))
+    (head, upper), (tail, lower) = renderer.in_two(
+        lambda: part(y, cut), lambda: part(cut, y + height)
+    )
     joined = jpeg_join.join(head, tail, height, width)
+    if joined is not None:
+        bitmap = _Bitmap(joined, width, height)
+        if post is not None:
+            post(0, bitmap)
+    shown.pixels[y:cut] = upper
+    shown.pixels[cut : y + height] = lower
     if joined is None:  # cannot happen for what ``encode`` writes; never a wrong file
-        joined = encode(shown.pixels[y : y + height, x : x + width], "jpeg", JPEG_QUALITY)
-    return _Bitmap(joined, width, height)
+        pixels = shown.pixels[y : y + height, x : x + width]
+        bitmap = _Bitmap(encode(pixels, "jpeg", JPEG_QUALITY), width, height)
+        if post is not None:
+            post(0, bitmap)
+    return bitmap
 
 
 def _rendered_preview_then_tiles(

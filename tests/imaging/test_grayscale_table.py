@@ -82,3 +82,24 @@ def test_nan_in_float_pixels_still_shows_black():
     stored = np.array([[np.nan, 0.0, 1.0, np.inf, -np.inf]])
     result = to_gray8(stored, 0, 1, ModalityLut(), Window(0.5, 1.0, LINEAR_EXACT), False)
     assert result.tolist() == [[0, 0, 255, 255, 0]]
+
+
+def test_the_in_place_linear_table_is_bit_for_bit_the_pipelines():
+    # display_table's fast path for a rescale and a LINEAR window does the same float
+    # operations in place; any reordering would show as an off-by-one level somewhere here.
+    from studies.imaging.presentation import to_display
+    from studies.imaging.voi_lut import apply_voi
+
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        low = int(rng.integers(-40000, 2000))
+        high = low + int(rng.integers(0, 6000))
+        modality = ModalityLut(
+            slope=float(rng.choice([1.0, 0.5, 2.0, -1.0, 1e-4, 3.7])),
+            intercept=float(rng.choice([0.0, -1024.0, 12.3, -0.5])),
+        )
+        window = Window(float(rng.uniform(-3000, 3000)), float(rng.uniform(1.0, 5000.0)))
+        invert = bool(rng.integers(0, 2))
+        stored = np.arange(low, high + 1, dtype=np.int64)
+        pipeline = to_display(apply_voi(modality.apply(stored), window), invert)
+        np.testing.assert_array_equal(display_table(low, high, modality, window, invert), pipeline)
