@@ -37,9 +37,10 @@ every animation frame.
   presented frame counts if its image differs from the last presented one. Wheel events
   still come one per animation frame, so they come as fast as frames do. Beside it: the
   page's frames presented meanwhile, and a bare page redrawing a full-window canvas every
-  frame under the same flags and count (an empty page is no ceiling there: with nothing to
-  draw, no frame is produced, and its animation frames run at about 56 per second). The
-  trace's own cost (a few events per frame) weighs on both viewers alike;
+  frame under the same flags and count, the most this browser presents of a canvas that big;
+  an empty page's animation frames are shown too, but are no ceiling there: with nothing to
+  draw no frame is produced, and they run at about 56 per second. The trace's own cost (a
+  few events per frame) weighs on both viewers alike;
 - window drag: left-button drag (window/level in both) in small moves; new images per second;
 - page received: navigation start to the last byte of the page's HTML (Navigation Timing
   ``responseEnd``), which waits for the picture it carries when that is rendered for it;
@@ -585,6 +586,7 @@ def measure_round(
     record("scroll", v.scroll_rate, v.error)
     record("drag", v.drag_rate, v.error)
     record("display", v.display_rate, "")
+    record("refresh_uncapped", refresh_rate(browsers.uncapped), "")
     record("canvas_uncapped", canvas_capacity(browsers.uncapped), "")
     v = visit(
         browsers.uncapped,
@@ -654,6 +656,7 @@ def new_rows(slices: int) -> dict[str, Row]:
         "frames_uncapped": Row(
             f"{ct}: page frames presented/s meanwhile, no limit", "(most it could draw)", True
         ),
+        "refresh_uncapped": Row("empty page frames/s, no limit (draws nothing)", "-", True),
         "canvas_uncapped": Row(
             "bare page, full-window canvas redrawn each frame, no limit: presented/s", "-", True
         ),
@@ -680,7 +683,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="visits per measurement")
     parser.add_argument("--slices", type=int, default=200, help="CT slices of 512²")
     parser.add_argument(
-        "--budget", type=float, default=80, help="seconds of measured visits, both viewers"
+        "--budget",
+        type=float,
+        default=300,
+        help="seconds of measured visits, both viewers (5 rounds took 3-4 minutes on the "
+        "loaded 2-core machine; past the budget, rounds stop after the second)",
     )
     parser.add_argument("--no-orthanc", action="store_true")
     parser.add_argument(
@@ -704,6 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
     rows = new_rows(args.slices)
+    load_before = load_after = float("nan")
     plan = Plan(args.runs, args.slices, max(2, args.runs // 2), interact_seconds=1.5)
     try:
         print(f"Generating a {args.slices}-slice CT, a 4096×5120 and a 3036² radiograph ...")
@@ -745,7 +753,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"  loaded at {time.perf_counter() - started:.0f} s; viewers in turns ..."
                     )
                     plan.deadline = time.monotonic() + args.budget
+                    load_before = os.getloadavg()[0]
                     measure(Browsers(browser, uncapped), targets, studies, plan, rows)
+                    load_after = os.getloadavg()[0]
                     print(f"  done at {time.perf_counter() - started:.0f} s")
             finally:
                 browser.close()
@@ -755,7 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Viewer in headless Chromium ({VIEWPORT['width']}×{VIEWPORT['height']}, no GPU), "
             f"loopback, {os.cpu_count()} CPUs, {args.runs} runs (fresh context each, "
             f"{'ours a cold process, Orthanc warm' if args.cold else 'warm server'}); "
-            "times from navigation start; ratio: times < 1 and rates > 1 mean ours is faster"
+            "times from navigation start; ratio: times < 1 and rates > 1 mean ours is faster; "
+            f"load average {load_before:.1f} before the rounds, {load_after:.1f} after"
         )
         print(table(list(rows.values())))
         print(f"bench took {time.perf_counter() - started:.0f} s")
