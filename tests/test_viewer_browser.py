@@ -239,6 +239,89 @@ def image_to_screen(
 # --- tests -----------------------------------------------------------------------------------
 
 
+def test_the_bench_counts_only_images_the_display_was_shown():
+    """tests.bench.page_probe.presented_images on a made-up trace: an image whose frame the
+    compositor dropped, or whose frame never reached the compositor, counts for nothing; the
+    same image shown again counts once."""
+    from tests.bench.page_probe import FRAME_MARK, presented_images
+
+    events: list[dict] = []
+    main, compositor = 7, 8
+
+    def frame(ts: int, frame_id: int, image: str, draws: list[tuple[int, str]], active=True):
+        events.append(
+            {
+                "name": "BeginMainThreadFrame",
+                "pid": 1,
+                "tid": main,
+                "ts": ts,
+                "args": {"data": {"frameId": frame_id}},
+            }
+        )
+        events.append(
+            {
+                "name": FRAME_MARK + image,
+                "cat": "blink.user_timing",
+                "pid": 1,
+                "tid": main,
+                "ts": ts + 5000,
+                "args": {"data": {"startTime": (ts + 5000) / 1000}},
+            }
+        )
+        if active:
+            events.append(
+                {
+                    "name": "ActivateLayerTree",
+                    "pid": 1,
+                    "tid": compositor,
+                    "ts": ts + 8000,
+                    "args": {"frameId": frame_id},
+                }
+            )
+        for offset, (sequence, state) in enumerate(draws):
+            events.append(
+                {
+                    "name": "DrawFrame",
+                    "pid": 1,
+                    "tid": compositor,
+                    "ts": ts + 9000 + offset,
+                    "args": {"frameSeqId": sequence},
+                }
+            )
+            events.append(
+                {
+                    "name": "PipelineReporter",
+                    "ph": "b",
+                    "pid": 1,
+                    "tid": compositor,
+                    "ts": ts + 9000 + offset,
+                    "args": {"frame_reporter": {"frame_sequence": sequence, "state": state}},
+                }
+            )
+
+    frame(0, 1, "A", [(11, "STATE_PRESENTED_ALL")])  # before the window: on screen
+    frame(16_000, 2, "B", [(12, "STATE_DROPPED")])  # drawn, never shown
+    frame(32_000, 3, "B", [(13, "STATE_PRESENTED_ALL")])  # B reaches the screen: 1
+    frame(48_000, 4, "B", [(14, "STATE_PRESENTED_ALL")])  # B again: no new image
+    frame(64_000, 5, "C", [], active=False)  # never activated: never shown
+    frame(80_000, 6, "D", [(16, "STATE_DROPPED"), (17, "STATE_PRESENTED_PARTIAL")])  # 2
+    # Another process's frames (the browser's own UI) are not the page's.
+    events.append(
+        {
+            "name": "PipelineReporter",
+            "ph": "b",
+            "pid": 2,
+            "tid": 1,
+            "ts": 1,
+            "args": {"frame_reporter": {"frame_sequence": 12, "state": "STATE_PRESENTED_ALL"}},
+        }
+    )
+
+    shown = presented_images(events, start=10.0, end=100.0)
+
+    assert (shown.images, shown.frames, shown.sampled, shown.unknown) == (2, 3, 5, 0)
+
+
 def test_study_list_opens_the_viewer_and_first_pixels_appear(viewer_server):
     server, study = viewer_server
     from playwright.sync_api import expect
