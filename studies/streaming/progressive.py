@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import threading
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -772,27 +773,36 @@ def _one_tile_in_two(
 ) -> _Bitmap:
     """The one tile of a job (a 512² frame), its top and bottom halves looked up and encoded
     at once on two threads (``Renderer.in_two``) and joined at a restart marker
-    (``jpeg_join``: pixel for pixel one encode of the whole tile), handed to ``post``; only
-    then are its display pixels copied into ``shown`` (for the lossless image, 300 ms on)."""
+    (``jpeg_join``: pixel for pixel one encode of the whole tile), by whichever thread
+    finishes last, which also hands it to ``post``: no thread waits to be woken before the
+    tile can leave. Only then are its display pixels copied into ``shown`` (for the lossless
+    image, 300 ms on)."""
     x, y = int(tile.rect.x - shown.rect.x), int(tile.rect.y - shown.rect.y)
     width, height = int(tile.rect.width), int(tile.rect.height)
     cut = y + jpeg_join.top_rows(height)
+    encoded: list[bytes | None] = [None, None]
+    joined: list[_Bitmap | None] = [None]
+    lock = threading.Lock()
 
-    def part(top: int, bottom: int) -> tuple[bytes, np.ndarray]:
+    def part(half: int, top: int, bottom: int) -> np.ndarray:
         band = display.rows(top, bottom)
-        return encode(band[:, x : x + width], "jpeg", JPEG_QUALITY), band
+        data = encode(band[:, x : x + width], "jpeg", JPEG_QUALITY)
+        with lock:
+            encoded[half] = data
+            last = None not in encoded
+        if last:
+            whole = jpeg_join.join(encoded[0], encoded[1], height, width)  # type: ignore[arg-type]
+            if whole is not None:
+                joined[0] = _Bitmap(whole, width, height)
+                if post is not None:
+                    post(0, joined[0])
+        return band
 
-    (head, upper), (tail, lower) = renderer.in_two(
-        lambda: part(y, cut), lambda: part(cut, y + height)
-    )
-    joined = jpeg_join.join(head, tail, height, width)
-    if joined is not None:
-        bitmap = _Bitmap(joined, width, height)
-        if post is not None:
-            post(0, bitmap)
+    upper, lower = renderer.in_two(lambda: part(0, y, cut), lambda: part(1, cut, y + height))
     shown.pixels[y:cut] = upper
     shown.pixels[cut : y + height] = lower
-    if joined is None:  # cannot happen for what ``encode`` writes; never a wrong file
+    bitmap = joined[0]
+    if bitmap is None:  # cannot happen for what ``encode`` writes; never a wrong file
         pixels = shown.pixels[y : y + height, x : x + width]
         bitmap = _Bitmap(encode(pixels, "jpeg", JPEG_QUALITY), width, height)
         if post is not None:
