@@ -33,6 +33,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from studies import audit, ingest_pool
 from studies.models import Instance, PacsNode
 from studies.pacs import (
+    dul_wait,
     find_scp,
     nodes,
     pdu_guard,
@@ -209,6 +210,8 @@ HANDLERS = [
     # First, before the DUL reads a byte: malformed PDUs and oversized data sets end the
     # association (studies.pacs.pdu_guard).
     (evt.EVT_CONN_OPEN, pdu_guard.guard),
+    # The DUL thread waits on the guarded socket instead of polling it (studies.pacs.dul_wait).
+    (evt.EVT_CONN_OPEN, dul_wait.install_on_open),
     (evt.EVT_CONN_OPEN, store_response.install_on_open),
     (evt.EVT_CONN_OPEN, reactor.install_on_open),
     (evt.EVT_REQUESTED, _handle_requested),

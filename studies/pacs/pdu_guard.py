@@ -33,6 +33,8 @@ reading this way or stops firing EVT_CONN_OPEN before its first read.
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 import struct
 import time
 
@@ -63,6 +65,7 @@ INVALID_PDU_PARAMETER_VALUE = 0x06
 _HEADER = struct.Struct(">BBL")  # PDU type, reserved, PDU length
 _PDV = struct.Struct(">LBB")  # item length, presentation context ID, message control header
 _CHUNK = 64 * 1024
+_TIMEVAL = struct.Struct("@ll")  # struct timeval: seconds, microseconds
 _ABORT_SEND_SECONDS = 1.0
 
 
@@ -164,6 +167,45 @@ class GuardedSocket(AssociationSocket):
         sock = self.socket
         if sock is None:
             return bytearray()
+        if isinstance(sock, ssl.SSLSocket) or sock.gettimeout() is not None:
+            return self._read_in_chunks(sock, nr_bytes)
+        return self._read_whole(sock, nr_bytes)
+
+    def _read_whole(self, sock: socket.socket, nr_bytes: int) -> bytearray:
+        """The bytes in one buffer, with one system call when they arrive in time.
+
+        MSG_WAITALL has the kernel wait until all of them are there (a 128 KiB P-DATA-TF
+        from Orthanc arrives in pieces over loopback: reading each piece as it came cost a
+        Python loop turn, and the GIL, per piece). The deadline is the socket's receive
+        timeout (SO_RCVTIMEO), after which the call returns what has come (or EAGAIN)."""
+        buffer = bytearray(nr_bytes)
+        received = 0
+        try:
+            with memoryview(buffer) as view:
+                while received < nr_bytes:
+                    if self._deadline is not None:
+                        remaining = self._deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise TimeoutError
+                        _receive_timeout(sock, remaining)
+                    try:
+                        count = sock.recv_into(view[received:], 0, socket.MSG_WAITALL)
+                    except BlockingIOError:
+                        continue  # the receive timeout: the deadline decides
+                    if not count:
+                        break  # the peer closed
+                    received += count
+        except TimeoutError:
+            self._refuse(
+                SOURCE_SERVICE_PROVIDER,
+                REASON_NOT_SPECIFIED,
+                f"a PDU did not arrive within the network timeout ({self._timeout} s)",
+            )
+        del buffer[received:]
+        return buffer
+
+    def _read_in_chunks(self, sock, nr_bytes: int) -> bytearray:
+        """As ``_read_whole``, for a socket with a Python timeout or TLS (no MSG_WAITALL)."""
         data = bytearray()
         previous = sock.gettimeout()
         try:
@@ -209,6 +251,13 @@ class GuardedSocket(AssociationSocket):
             except OSError:
                 pass
         raise PduRefused(why)
+
+
+def _receive_timeout(sock: socket.socket, seconds: float) -> None:
+    """SO_RCVTIMEO (at least 1 ms: zero would mean no timeout)."""
+    whole = int(seconds)
+    micro = max(int((seconds - whole) * 1_000_000), 0 if whole else 1000)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL.pack(whole, micro))
 
 
 def guard(event) -> None:

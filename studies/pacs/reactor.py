@@ -20,11 +20,15 @@ polls every ``IDLE_READ_SECONDS`` instead, and at its own pace again from the ne
 on: the first PDU after a pause is read up to 10 ms later (5 ms on average), and nothing
 changes within a stream of stores (a retrieve, a storescu folder), whose requests follow each
 other's responses at once. Together: an idle association cost ~62 ms of CPU a second, now ~10.
+That pacing is left alone where the DUL thread waits on its socket instead of polling it
+(``studies.pacs.dul_wait``, the listener's associations).
 """
 
 from __future__ import annotations
 
 import queue
+
+from studies.pacs import dul_wait
 
 WAIT_SECONDS = 0.02
 IDLE_READ_SECONDS = 0.01
@@ -34,6 +38,8 @@ def install(assoc) -> None:
     dimse, dul = assoc.dimse, assoc.dul
     blocking_get = dimse.get_msg
     busy_read = dul._run_loop_delay
+    # A DUL that waits for its socket (studies.pacs.dul_wait) has no polling pace to change.
+    paced = not isinstance(dul.socket, dul_wait.WakeableSocket)
 
     def get_msg(block: bool = False):
         if block:
@@ -41,10 +47,12 @@ def install(assoc) -> None:
         try:
             found = dimse.msg_queue.get(timeout=WAIT_SECONDS)
         except queue.Empty:
-            dul._run_loop_delay = IDLE_READ_SECONDS
+            if paced:
+                dul._run_loop_delay = IDLE_READ_SECONDS
             return None, None
         # Its response, and the peer's next request, are handled at pynetdicom's pace.
-        dul._run_loop_delay = busy_read
+        if paced:
+            dul._run_loop_delay = busy_read
         return found
 
     dimse.get_msg = get_msg

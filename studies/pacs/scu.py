@@ -28,7 +28,13 @@ from pynetdicom.sop_class import (
 )
 
 from studies.models import PacsNode
-from studies.pacs import pdu_guard, statuses, store_response, syntaxes
+from studies.pacs import (
+    dul_wait,
+    pdu_guard,
+    statuses,
+    store_response,
+    syntaxes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +158,7 @@ def associate(
         ext_neg=roles or None,
         evt_handlers=[
             (evt.EVT_CONN_OPEN, pdu_guard.guard),
+            (evt.EVT_CONN_OPEN, dul_wait.install_on_open),
             (evt.EVT_CONN_OPEN, _no_delay),
             # C-GET: the instances come back as C-STORE requests we answer on this association.
             (evt.EVT_CONN_OPEN, store_response.install_on_open),

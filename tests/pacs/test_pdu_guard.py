@@ -25,6 +25,7 @@ from pynetdicom.transport import AssociationSocket, RequestHandler
 
 from studies.models import Instance, PacsNode
 from studies.pacs import scu
+from studies.pacs.dul_wait import WakeableSocket
 from studies.pacs.listener import Listener
 from studies.pacs.pdu_guard import (
     INVALID_PDU_PARAMETER_VALUE,
@@ -123,7 +124,9 @@ def test_listener_and_scu_associations_both_read_through_the_guard(small_listene
     with scu.associate(node, [build_context(Verification)]) as assoc:
         ours = type(assoc.dul.socket).__name__
         assert assoc.send_c_echo().Status == 0x0000
-    assert (ours, seen) == ("GuardedSocket", ["GuardedSocket"])
+    # WakeableSocket (studies.pacs.dul_wait) is the guarded socket re-classed once more.
+    assert (ours, seen) == ("WakeableSocket", ["WakeableSocket"])
+    assert issubclass(WakeableSocket, GuardedSocket)
 
 
 # --- the data set cap, listener side ---------------------------------------------------------
