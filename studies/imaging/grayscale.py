@@ -9,6 +9,8 @@ or integer ranges too wide for a table, go through the same functions pixel by p
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -91,8 +93,32 @@ class _BitPatternLookup:
     def __init__(self, spread: np.ndarray, view: str) -> None:
         self.spread, self.view, self.nbytes = spread, view, spread.nbytes
 
-    def __call__(self, stored: np.ndarray) -> np.ndarray:
-        return self.spread.take(stored.view(self.view))
+    def __call__(self, stored: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return self.spread.take(stored.view(self.view))
+        # Into the caller's array: the indices widened into this thread's scratch array,
+        # then one unbuffered take ("clip" never clips here: every bit pattern is in the
+        # table). take with 16-bit indices widens them into a new array of its own each
+        # time; 512×256 in-process: 163 µs against 176-222 µs with the copy into ``out``.
+        index = _scratch(stored.shape)
+        np.copyto(index, stored.view(self.view), casting="unsafe")
+        return self.spread.take(index, out=out, mode="clip")
+
+
+# Per render thread: the widened indices of the last band it looked up, reused while the
+# bands fit (a 1024² view's half is 4 MiB); larger bands get an array of their own.
+_SCRATCH_MAX = 1 << 20
+_scratches = threading.local()
+
+
+def _scratch(shape: tuple[int, ...]) -> np.ndarray:
+    size = math.prod(shape)
+    if size > _SCRATCH_MAX:
+        return np.empty(shape, np.intp)
+    buffer = getattr(_scratches, "buffer", None)
+    if buffer is None or buffer.size < size:
+        buffer = _scratches.buffer = np.empty(max(size, 1 << 16), np.intp)
+    return buffer[:size].reshape(shape)
 
 
 class _OffsetLookup:
@@ -101,10 +127,11 @@ class _OffsetLookup:
     def __init__(self, table: np.ndarray, low: int) -> None:
         self.table, self.low, self.nbytes = table, low, table.nbytes
 
-    def __call__(self, stored: np.ndarray) -> np.ndarray:
+    def __call__(self, stored: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # Resampled regions can only hold values inside the frame's range; "clip" anyway so a
         # rounding at the edge can never index outside the table (one pass, in C).
-        return self.table.take(np.subtract(stored, self.low, dtype=np.intp), mode="clip")
+        index = np.subtract(stored, self.low, dtype=np.intp)
+        return self.table.take(index, out=out, mode="clip")
 
 
 class _PerPixel:
@@ -115,8 +142,12 @@ class _PerPixel:
     def __init__(self, modality: ModalityLut, voi: Voi, invert: bool) -> None:
         self.modality, self.voi, self.invert = modality, voi, invert
 
-    def __call__(self, stored: np.ndarray) -> np.ndarray:
-        return to_display(apply_voi(self.modality.apply(stored), self.voi), self.invert)
+    def __call__(self, stored: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        display = to_display(apply_voi(self.modality.apply(stored), self.voi), self.invert)
+        if out is None:
+            return display
+        out[...] = display
+        return out
 
 
 def _spread(dtype: np.dtype, low: int, table: np.ndarray) -> np.ndarray:

@@ -710,7 +710,7 @@ class Renderer:
     ) -> Callable[[np.ndarray], np.ndarray]:
         """Pixels of ``data`` (any band of them) → a new uint8 display array."""
         if not data.gray:
-            return (lambda pixels: 255 - pixels) if invert else (lambda pixels: pixels.copy())
+            return _inverted_rgb if invert else _copied_rgb
         voi = _choose_voi(data, window, voi_index, function)
         assert data.modality is not None
         # Integer pixels go through one table over the frame's stored range; float pixels
@@ -761,11 +761,24 @@ class Display:
     lookup: Callable[[np.ndarray], np.ndarray]
     mask: np.ndarray | None  # overlays to burn in, at the output size
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        display = self.lookup(self.pixels[start:stop])
+    def rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Display rows ``start:stop``: a new array, or written into ``out`` (uint8, their
+        shape) and returned."""
+        display = self.lookup(self.pixels[start:stop], out)  # type: ignore[call-arg]
         if self.mask is not None:
             burn(display, self.mask[start:stop])
         return display
+
+
+def _inverted_rgb(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.subtract(255, pixels, out=out, dtype=np.uint8)
+
+
+def _copied_rgb(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        return pixels.copy()
+    np.copyto(out, pixels)
+    return out
 
 
 def _exit_with_parent(parent: int, every_seconds: float = 1.0) -> None:

@@ -739,7 +739,7 @@ def _full_resolution_tiles(
 
     def band(rows: list[tuple[int, int]]) -> None:
         for top, bottom in rows:
-            shown.pixels[top:bottom] = display.rows(top, bottom)
+            display.rows(top, bottom, out=shown.pixels[top:bottom])
             for index, tile in enumerate(tiles):
                 if int(tile.rect.y - union.y) == top:
                     cut = shown.crop(tile.rect, (int(tile.rect.width), int(tile.rect.height)))
@@ -775,8 +775,8 @@ def _one_tile_in_two(
     at once on two threads (``Renderer.in_two``) and joined at a restart marker
     (``jpeg_join``: pixel for pixel one encode of the whole tile), by whichever thread
     finishes last, which also hands it to ``post``: no thread waits to be woken before the
-    tile can leave. Only then are its display pixels copied into ``shown`` (for the lossless
-    image, 300 ms on)."""
+    tile can leave. The halves are looked up straight into ``shown`` (kept for the lossless
+    image)."""
     x, y = int(tile.rect.x - shown.rect.x), int(tile.rect.y - shown.rect.y)
     width, height = int(tile.rect.width), int(tile.rect.height)
     cut = y + jpeg_join.top_rows(height)
@@ -784,8 +784,8 @@ def _one_tile_in_two(
     joined: list[_Bitmap | None] = [None]
     lock = threading.Lock()
 
-    def part(half: int, top: int, bottom: int) -> np.ndarray:
-        band = display.rows(top, bottom)
+    def part(half: int, top: int, bottom: int) -> None:
+        band = display.rows(top, bottom, out=shown.pixels[top:bottom])
         data = encode(band[:, x : x + width], "jpeg", JPEG_QUALITY)
         with lock:
             encoded[half] = data
@@ -796,11 +796,8 @@ def _one_tile_in_two(
                 joined[0] = _Bitmap(whole, width, height)
                 if post is not None:
                     post(0, joined[0])
-        return band
 
-    upper, lower = renderer.in_two(lambda: part(0, y, cut), lambda: part(1, cut, y + height))
-    shown.pixels[y:cut] = upper
-    shown.pixels[cut : y + height] = lower
+    renderer.in_two(lambda: part(0, y, cut), lambda: part(1, cut, y + height))
     bitmap = joined[0]
     if bitmap is None:  # cannot happen for what ``encode`` writes; never a wrong file
         pixels = shown.pixels[y : y + height, x : x + width]

@@ -77,3 +77,25 @@ def test_the_table_gives_what_the_pipeline_gives_per_pixel():
         frame.inverts,
     )
     np.testing.assert_array_equal(display.rows(0, display.pixels.shape[0]), expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("CT_small.dcm", {"window": (40, 400)}),  # signed 16-bit: the bit-pattern table
+        ("693_UNCR.dcm", {}),  # unsigned 16-bit, the file's window
+        ("MR-SIEMENS-DICOM-WithOverlays.dcm", {}),  # overlays burnt into the band
+        ("US1_UNCR.dcm", {}),  # RGB
+        ("US1_UNCR.dcm", {"invert": True}),
+    ],
+)
+def test_rows_written_into_an_array_are_the_rows_it_answers(name, options):
+    # The viewer's tiles are looked up straight into the pixels kept for the lossless image.
+    display = Renderer().display(sample_path(name), **options)
+    rows = display.pixels.shape[0]
+    middle = rows // 2
+    expected = display.rows(0, rows)
+    written = np.full(expected.shape, 7, np.uint8)
+    assert display.rows(middle, rows, out=written[middle:]) is not None
+    display.rows(0, middle, out=written[:middle])
+    np.testing.assert_array_equal(written, expected)
