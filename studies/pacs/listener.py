@@ -40,6 +40,7 @@ from studies.pacs import (
     reactor,
     received,
     statuses,
+    store_request,
     store_response,
     syntaxes,
 )
@@ -212,6 +213,7 @@ HANDLERS = [
     (evt.EVT_CONN_OPEN, pdu_guard.guard),
     # The DUL thread waits on the guarded socket instead of polling it (studies.pacs.dul_wait).
     (evt.EVT_CONN_OPEN, dul_wait.install_on_open),
+    (evt.EVT_CONN_OPEN, store_request.install_on_open),
     (evt.EVT_CONN_OPEN, store_response.install_on_open),
     (evt.EVT_CONN_OPEN, reactor.install_on_open),
     (evt.EVT_REQUESTED, _handle_requested),

@@ -32,6 +32,7 @@ from studies.pacs import (
     dul_wait,
     pdu_guard,
     statuses,
+    store_request,
     store_response,
     syntaxes,
 )
@@ -161,6 +162,7 @@ def associate(
             (evt.EVT_CONN_OPEN, dul_wait.install_on_open),
             (evt.EVT_CONN_OPEN, _no_delay),
             # C-GET: the instances come back as C-STORE requests we answer on this association.
+            (evt.EVT_CONN_OPEN, store_request.install_on_open),
             (evt.EVT_CONN_OPEN, store_response.install_on_open),
             *(handlers or []),
         ],
