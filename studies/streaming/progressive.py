@@ -231,16 +231,13 @@ async def _tiles_as_encoded(
     it and every tile before it in the plan (centre-out) are encoded, when the view is still
     current and the queue has room; the rest leave after the job, in order."""
     loop = asyncio.get_running_loop()
-    ready: dict[int, _Bitmap] = {}
+    ready: dict[int, bytes] = {}
     state = {"next": 0, "held": not TILES_AS_ENCODED}
 
-    def deliver(index: int, bitmap: _Bitmap) -> None:  # on the event loop
-        ready[index] = bitmap
+    def deliver(index: int, message: bytes) -> None:  # on the event loop
+        ready[index] = message
         while not state["held"] and state["next"] in ready:
-            tile = tiles[state["next"]]
-            if sender.offer(
-                Kind.TILE, "jpeg", tile.level, view.frame, tile.rect, ready[state["next"]]
-            ):
+            if sender.offer_message(ready[state["next"]]):
                 del ready[state["next"]]
                 state["next"] += 1
             else:  # stale, or no room: the rest wait for the job and ``pixels``
@@ -248,8 +245,12 @@ async def _tiles_as_encoded(
 
     def post(index: int, bitmap: _Bitmap) -> None:  # in a render thread
         if not state["held"]:
+            # The message (header and image, one copy of the image) is made here, not on
+            # the event loop, which only queues it.
+            tile = tiles[index]
+            message = sender.message(Kind.TILE, "jpeg", tile.level, view.frame, tile.rect, bitmap)
             with contextlib.suppress(RuntimeError):  # the loop closed with the socket
-                loop.call_soon_threadsafe(deliver, index, bitmap)
+                loop.call_soon_threadsafe(deliver, index, message)
 
     shown, bitmaps = await session.slots.run(
         _full_resolution_tiles,
@@ -627,11 +628,20 @@ class _Sender:
     ) -> bool:
         """``pixels`` without waiting: False when the view is stale or the queue is full
         (the caller then waits with ``pixels``, or drops it when stale)."""
+        return self.offer_message(self.message(kind, encoding, level, frame, rect, bitmap))
+
+    def message(
+        self, kind: Kind, encoding: str, level: int, frame: int, rect: Rect, bitmap: _Bitmap
+    ) -> bytes:
+        """The binary message of ``bitmap`` for this view (any thread may make it)."""
         view = self._view
-        message = _pixels_message(
+        return _pixels_message(
             view.request, view.viewport, kind, encoding, level, frame, 0, rect, bitmap
         )
-        return self._outbox.offer_pixels(message, view.viewport, self._generation)
+
+    def offer_message(self, message: bytes) -> bool:
+        """``offer`` of a message made by ``message``."""
+        return self._outbox.offer_pixels(message, self._view.viewport, self._generation)
 
     def text(self, message: dict) -> None:
         self._outbox.put_text(dumps(message), self._view.viewport, self._generation)
