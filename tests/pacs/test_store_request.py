@@ -9,7 +9,7 @@ from io import BytesIO
 
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, generate_uid
+from pydicom.uid import CTImageStorage
 from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.dimse_messages import C_ECHO_RQ, C_FIND_RQ, C_STORE_RQ, DIMSEMessage
@@ -187,14 +187,14 @@ def _raw_store(sop_instance: bytes, *extra: tuple[int, bytes]) -> list[P_DATA]:
 @pytest.mark.parametrize(
     "sop_instance, extra",
     [
-        (_uid(generate_uid()), ()),
+        (_uid("1.2.826.0.1.3680043.8.498.101"), ()),
         (b" 1.2.3.4 ", ()),  # padding pydicom strips
         (b"1.2.3\\1.2.4\0", ()),  # two values: pynetdicom takes the first
         (b"1.2.x.4\0", ()),  # not a UID
-        (_uid(generate_uid()), ((0x1030, b"  MOVER   "),)),
-        (_uid(generate_uid()), ((0x1030, b"MOVER\\TWO "),)),
-        (_uid(generate_uid()), ((0x0900, b"\x00\x00"),)),  # an element a request lacks
-        (_uid(generate_uid()), ((0x0110, b"\x0a\x00"),)),  # an element twice
+        (_uid("1.2.826.0.1.3680043.8.498.1022"), ((0x1030, b"  MOVER   "),)),
+        (_uid("1.2.826.0.1.3680043.8.498.103"), ((0x1030, b"MOVER\\TWO "),)),
+        (_uid("1.2.826.0.1.3680043.8.498.1044"), ((0x0900, b"\x00\x00"),)),  # not in a request
+        (_uid("1.2.826.0.1.3680043.8.498.105"), ((0x0110, b"\x0a\x00"),)),  # an element twice
     ],
 )
 def test_unusual_commands_end_as_pynetdicom_ends_them(sop_instance, extra):
