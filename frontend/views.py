@@ -27,6 +27,7 @@ from studies.ingest import DUPLICATE, REJECTED, STORED
 from studies.launch import views as launch_views
 from studies.models import PacsNode, Study
 from studies.queries import InvalidQuery, search_studies
+from studies.streaming.lookup import visible_study_uids
 from studies.validation import is_valid_uid
 
 
@@ -80,12 +81,16 @@ def _visible_study(request: HttpRequest, study_instance_uid: str) -> Study | Htt
             {"message": "That is not a valid Study Instance UID."},
             status=400,
         )
-    study = (
-        visible_studies(request.user)
-        .select_related("patient")
-        .filter(study_instance_uid=study_instance_uid)
-        .first()
-    )
+    # The access rule as the socket runs it (visible_study_uids: the same statement as
+    # ``visible_studies``, compiled once per user), then a plain read: building the rule's
+    # query with the ORM was ~5 ms of the viewer page's ~18 ms of server CPU.
+    study = None
+    if visible_study_uids(request.user, [study_instance_uid]):
+        study = (
+            Study.objects.select_related("patient")
+            .filter(study_instance_uid=study_instance_uid)
+            .first()
+        )
     if study is None:
         return launch_views.not_visible(request, study_instance_uid)
     return study
