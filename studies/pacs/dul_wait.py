@@ -11,10 +11,11 @@ waited up to 1 ms for the next look before it was sent, as did the next PDU from
 
 Here the look waits: ``select`` on the socket and on a wake-up pipe, for up to
 ``WAIT_SECONDS``. Whatever is queued to send (``send_pdu``: our responses, A-RELEASE,
-A-ABORT) writes a byte to the pipe, so it leaves at once; the peer's bytes are read as soon as
-they arrive; and the loop's own sleep is set to zero, as the ``select`` now does the waiting.
-Everything else the loop checks (the ARTIM timer, a kill, the network timeout) is checked at
-least every ``WAIT_SECONDS``, as a busy association checked them before.
+A-ABORT) writes a byte to the pipe; the look then hands it to the state machine itself (the
+loop's own next look at its send queue would come only after its 1 ms sleep), so it leaves at
+once; the peer's bytes are read as soon as they arrive. The loop sleeps only after a look
+that found nothing for ``WAIT_SECONDS``. Everything else the loop checks (the ARTIM timer, a
+kill, the network timeout) is checked at least every ``WAIT_SECONDS`` + 1 ms.
 
 Installed on EVT_CONN_OPEN after ``pdu_guard.guard`` (on the same socket object, re-classed),
 on the listener's associations and on ours as a requestor (C-GET brings the instances back
@@ -65,8 +66,14 @@ class WakeableSocket(GuardedSocket):
             return False
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True  # decrypted bytes buffered, which select cannot see (pynetdicom #528)
+        dul = self.assoc.dul
+        # Never wait while the loop has work: an event not yet handled (each turn handles one,
+        # and a turn woken here can add two) or a PDU queued without a wake-up.
+        busy = dul.event_queue.qsize() or dul.to_provider_queue.qsize()
         try:
-            readable, _, _ = select.select([sock, self._wake_read], [], [], WAIT_SECONDS)
+            readable, _, _ = select.select(
+                [sock, self._wake_read], [], [], 0 if busy else WAIT_SECONDS
+            )
         except (OSError, ValueError):
             # As pynetdicom's ready: the connection is gone (Evt17).
             self.event_queue.put(_EVT17_TRANSPORT_CLOSED)
@@ -74,6 +81,10 @@ class WakeableSocket(GuardedSocket):
         if self._wake_read in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_read, 4096)
+            # As the loop's own look at its send queue does (it comes first in each turn, so
+            # a PDU queued now would wait for the turn after the sleep): the event goes on the
+            # event queue, which the loop reads next, in this turn.
+            dul._process_recv_primitive()
         return sock in readable
 
 
@@ -99,7 +110,6 @@ def install(assoc) -> None:
         sock.wake()
 
     dul.send_pdu = send_pdu
-    dul._run_loop_delay = 0  # the select in ready() waits
 
 
 def install_on_open(event) -> None:

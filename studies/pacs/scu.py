@@ -172,7 +172,11 @@ def associate(
     try:
         yield assoc
     finally:
-        if assoc.is_established:
+        # Released only if the connection is still up (PS3.8 Sta6): when it has just ended
+        # under us (an A-P-ABORT, e.g. our PDU guard refused a PDU), pynetdicom's reactor may
+        # not have marked the association yet, and a release would wait the whole ACSE timeout
+        # for an answer that cannot come.
+        if assoc.is_established and assoc.dul.state_machine.current_state == "Sta6":
             assoc.release()
         else:
             assoc.abort()

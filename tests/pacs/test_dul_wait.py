@@ -32,6 +32,9 @@ def wired(settings):
     sock.__class__ = pdu_guard.GuardedSocket
     sock._start_guard(settings.DICOM_MAX_DATASET_BYTES)
     dul_wait.install(assoc)
+    # The connection's own event (Evt5, transport connection indication), which the DUL loop
+    # would have handled first.
+    assert assoc.dul.event_queue.get_nowait() == "Evt5"
     yield assoc, sock, peer
     sock.close()
     peer.close()
@@ -49,10 +52,9 @@ def _in_thread(function) -> tuple[threading.Thread, list]:
     return thread, found
 
 
-def test_the_dul_no_longer_sleeps_between_looks(wired):
-    assoc, sock, _peer = wired
+def test_the_listener_socket_is_the_waking_one(wired):
+    _assoc, sock, _peer = wired
     assert isinstance(sock, dul_wait.WakeableSocket)
-    assert assoc.dul._run_loop_delay == 0
 
 
 def test_a_look_waits_for_the_peer_instead_of_returning_at_once(wired):
@@ -88,8 +90,11 @@ def test_a_pdu_queued_to_send_ends_the_wait_at_once(wired):
     finally:
         dul_wait.WAIT_SECONDS = wait
     ((ready, seconds),) = found
-    assert ready is False  # nothing to read: the DUL loop goes on to send what is queued
+    assert ready is False  # nothing to read
     assert seconds < 0.5
+    # The send is on the state machine's queue already (P-DATA request, Evt9): the DUL loop
+    # sends it in this turn, without its sleep.
+    assert assoc.dul.event_queue.get_nowait() == "Evt9"
     assert assoc.dul.to_provider_queue.get_nowait() is primitive
     # The wake-up was used up: the next look waits again.
     started = time.monotonic()
@@ -125,3 +130,11 @@ def test_a_pdu_that_stops_arriving_is_refused_at_the_network_timeout(wired):
     with pytest.raises(pdu_guard.PduRefused):
         sock.recv(1000)
     assert 0.2 < time.monotonic() - started < 2
+
+
+def test_a_look_does_not_wait_while_the_loop_has_an_event_to_handle(wired):
+    assoc, sock, _peer = wired
+    assoc.dul.event_queue.put("Evt10")  # e.g. a PDU read in the turn a send woke
+    started = time.monotonic()
+    assert sock.ready is False
+    assert time.monotonic() - started < dul_wait.WAIT_SECONDS / 2
