@@ -348,6 +348,38 @@ def test_study_list_opens_the_viewer_and_first_pixels_appear(viewer_server):
     assert markers == ["A", "L", "P", "R"]  # axial, head first supine
 
 
+# Every image decode takes 400 ms longer, as a big frame on a slow device would.
+SLOW_DECODES = """
+const decode = window.createImageBitmap.bind(window);
+window.createImageBitmap = (...args) =>
+  new Promise((resolve) => setTimeout(resolve, 400)).then(() => decode(...args));
+"""
+
+
+def test_loaded_is_claimed_only_once_the_pixels_are_on_the_canvas(viewer_server):
+    # The server's `done` follows a view's last pixel message at once, while the browser is
+    # still decoding it: marking the view loaded then would claim full quality on a canvas
+    # that still shows the preview.
+    server, study = viewer_server
+    with chromium_page() as page:
+        page.add_init_script(SLOW_DECODES)
+        log_in_and_open_study(page, server, study)
+        wait_loaded(page, 0, study.thin_instances[0])
+        settled = {}
+        for step in (1, 2):
+            page.keyboard.press("ArrowDown")
+            wait_loaded(page, 0, study.thin_instances[step])
+            at_loaded = canvas_stats(page, 0)
+            page.wait_for_timeout(1500)  # every decode still running has landed by now
+            settled[step] = (at_loaded, canvas_stats(page, 0))
+        errors = page.errors
+
+    assert errors == []
+    for at_loaded, later in settled.values():
+        assert at_loaded["lit"] > 0.15, at_loaded
+        assert at_loaded["hash"] == later["hash"], "pixels still landing after 'loaded'"
+
+
 # Every `view` the page sends, in order (before any module of the page runs).
 RECORD_VIEWS = """
 window.__views = [];

@@ -135,6 +135,8 @@ export class Viewer {
   #earlyView = null;
   /** @type {{request: number, answers: any[]} | null} the early view's answers heard before any of its pixels */
   #earlyAnswers = null;
+  /** @type {Map<number, Promise<void>>} request → its pixels decoded and placed (`done` waits) */
+  #placing = new Map();
   #reopen = new Coalescer(() => this.#openStudy(), 500);
   /** @type {HTMLElement} */
   #status;
@@ -945,10 +947,16 @@ export class Viewer {
         this.#pacer.answered(message.viewport, message.request);
         const viewport = this.#viewports[message.viewport];
         const issued = this.#ledger.current(message.viewport);
-        const showing = viewport?.showing;
-        // Done for the image on show, not for one the reader has scrolled away from.
-        const here = Boolean(issued && showing && issued.instance === showing.instance && issued.frame === showing.frame);
-        if (viewport && this.#ledger.finish(message.request, message.viewport) && here) viewport.finished();
+        if (!viewport || !this.#ledger.finish(message.request, message.viewport)) break;
+        // `done` follows the request's last pixel message on the socket, but those are still
+        // decoding (createImageBitmap): full quality is claimed once they are placed.
+        const placed = this.#placing.get(message.request) ?? Promise.resolve();
+        placed.then(() => {
+          const showing = viewport.showing;
+          // Done for the image on show, not for one the reader has scrolled away from.
+          const here = Boolean(issued && showing && issued.instance === showing.instance && issued.frame === showing.frame);
+          if (here) viewport.finished();
+        });
         break;
       }
       case 'error': {
@@ -1021,6 +1029,7 @@ export class Viewer {
       }
     }
     const placed = this.#decodePixels(message);
+    if (placed) this.#trackPlacing(message.request, placed);
     const pending = this.#earlyAnswers;
     if (pending?.request === message.request) {
       this.#earlyAnswers = null;
@@ -1029,6 +1038,19 @@ export class Viewer {
       });
     }
     return placed;
+  }
+
+  /**
+   * Remember that pixels of `request` are being decoded and placed, so its `done` waits for them.
+   * @param {number} request
+   * @param {Promise<void>} placed
+   */
+  #trackPlacing(request, placed) {
+    const all = Promise.allSettled([this.#placing.get(request), placed]).then(() => {});
+    this.#placing.set(request, all);
+    all.then(() => {
+      if (this.#placing.get(request) === all) this.#placing.delete(request);
+    });
   }
 
   /**

@@ -447,7 +447,13 @@ export class Viewport {
   /** The request finished (`done`). */
   finished() {
     this.#setLoading(false);
-    this.#root.dataset.loaded = this.showing ? displayKey(this.showing.instance, this.showing.frame, this.showing.renderKey) : '';
+    const mark = () => {
+      this.#root.dataset.loaded = this.showing ? displayKey(this.showing.instance, this.showing.frame, this.showing.renderKey) : '';
+    };
+    // "Loaded" once on the canvas: after the frame that draws the newest pixels (queued by
+    // addPixels; animation frame callbacks run in the order they were asked for).
+    if (this.#drawQueued) requestAnimationFrame(mark);
+    else mark();
   }
 
   /**
