@@ -2,12 +2,13 @@
 ROOT_A ROOT_B [--repeat N] [--orthanc]``.
 
 Each ROOT is a checkout of this project (``git worktree add --detach /tmp/base HEAD`` makes
-the "before" one); both serve one throw-away archive (one CT slice, uploaded by STOW-RS),
-each with ``python -m viewerproject.serve`` run from its own ROOT and this virtualenv. The
-window drag's ``view`` (``"preview": false``, tests/bench/ws_view.py) is asked of A and B
-in turn, request by request, alternating which goes first, with a ``ping`` on each socket
-after it (and Orthanc REST's rendered frame with ``--orthanc``), so a shared machine's load
-falls on both alike. Prints p25 / p50 / p75 / mean ms to the last full-resolution tile.
+the "before" one); both serve one throw-away archive (the render benchmark's CT slice,
+uploaded by STOW-RS), each with ``python -m viewerproject.serve`` run from its own ROOT and
+this virtualenv. The window drag's ``view`` (``"preview": false``, tests/bench/ws_view.py)
+is asked of A and B in turn, request by request, alternating which goes first, with a
+``ping`` on each socket after it (and Orthanc REST's rendered frame with ``--orthanc``), so
+a shared machine's load falls on both alike. Prints p25 / p50 / p75 / mean ms to the last
+full-resolution tile.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "from django.contrib.auth.models import User; "
         f"User.objects.create_user('bench', password='{PASSWORD}')",
     )
-    ds = next(iter(generate_ct_series(slices=1)))
+    # The slice the render benchmark's window change uses (its warm CT: the last but one of
+    # the 122-slice demo CT); a slice's detail sets its JPEG's size and encoding time.
+    ds = list(generate_ct_series(slices=122))[-2]
     data = part10_bytes(ds)
     processes = []
     with ExitStack() as stack:
