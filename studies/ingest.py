@@ -242,10 +242,9 @@ def _store_and_index(
         sha256 = hashing.result()
     try:
         # In turn with the archive's other writers (studies.write_turn), then one transaction.
-        with write_turn(), transaction.atomic():
-            instance_id, series_id, study_id = _index(
-                checked, stored.relative_path, len(file_bytes), sha256, source, source_detail
-            )
+        instance_id, series_id, study_id = _index_in_transaction(
+            checked, stored.relative_path, len(file_bytes), sha256, source, source_detail
+        )
     except IntegrityError:
         # Another sender indexed the same SOP Instance UID between our check and our insert.
         result.status = DUPLICATE
@@ -273,6 +272,22 @@ def _store_and_index(
     return result
 
 
+class _StaleSeries(Exception):
+    """The remembered series rows are gone or replaced: undo the transaction, look them up."""
+
+
+def _index_in_transaction(checked: CheckedFile, *args) -> tuple[int, int, int]:
+    """``_index`` in one transaction, in turn with the archive's other writers
+    (studies.write_turn); once more, looking the series up, if the remembered rows were stale."""
+    try:
+        with write_turn(), transaction.atomic():
+            return _index(checked, *args)
+    except _StaleSeries:
+        _remembered.series = None
+    with write_turn(), transaction.atomic():
+        return _index(checked, *args)
+
+
 def _index(
     checked: CheckedFile,
     relative_path: str,
@@ -293,12 +308,25 @@ def _index(
     # retrieve, a modality sending a scan): counted in one statement each for the series and
     # the study, against the rows remembered from the run's first instance; else one indexed
     # lookup of three values instead of three get-or-creates.
-    counted = _count_in_remembered_series(checked)
-    if counted is not None:
-        series_id, study_id = counted
+    remembered = _remembered_series(checked)
+    if remembered is not None:
+        series_id, study_id = remembered
+        # Inserted, then counted: the lock order of the lookup path below (instance, series,
+        # study). Counting first had two writers of the same instance wait on each other
+        # crosswise, a deadlock on PostgreSQL (twenty concurrent senders of one study).
         instance_id = _insert(
             checked, series_id, relative_path, file_size, sha256, source, source_detail
         )
+        # The rows are checked as they are counted: gone (a study deleted), or another row
+        # under the same pk (a database flushed or restored), the UPDATE matches nothing and
+        # the transaction is undone (foreign keys are checked at commit, never reached).
+        series_where = {"series_instance_uid": checked.series_instance_uid, "study_id": study_id}
+        study_where = {"study_instance_uid": checked.study_instance_uid}
+        if not (
+            _increment(Series, series_id, "number_of_instances", where=series_where)
+            and _increment(Study, study_id, "number_of_instances", where=study_where)
+        ):
+            raise _StaleSeries
         return instance_id, series_id, study_id
     known = _known_series(checked.series_instance_uid)
     series_created = False
@@ -408,10 +436,9 @@ def _remember_series(checked: CheckedFile, series_id: int, study_id: int) -> Non
     _remembered.series = (connection.alias, uids, series_id, study_id)
 
 
-def _count_in_remembered_series(checked: CheckedFile) -> tuple[int, int] | None:
-    """(series pk, study pk) if the instance belongs to the series remembered last and those
-    rows still hold its UIDs: both counters are then incremented (the caller inserts the
-    instance in the same transaction). None: nothing changed, look the series up."""
+def _remembered_series(checked: CheckedFile) -> tuple[int, int] | None:
+    """(series pk, study pk) if the instance belongs to the series this thread remembered
+    last (the caller checks the rows as it counts them); None: look the series up."""
     remembered = getattr(_remembered, "series", None)
     if remembered is None:
         return None
@@ -421,18 +448,7 @@ def _count_in_remembered_series(checked: CheckedFile) -> tuple[int, int] | None:
         checked.study_instance_uid,
     ):
         return None  # another series, or this series claimed for another study (refused)
-    # The rows are checked as they are counted: gone (a study deleted), or another row under
-    # the same pk (a database flushed or restored), the UPDATE matches nothing.
-    study_uid, series_uid = (
-        {"study_instance_uid": checked.study_instance_uid},
-        {"series_instance_uid": checked.series_instance_uid, "study_id": study_id},
-    )
-    if _increment(Study, study_id, "number_of_instances", where=study_uid):
-        if _increment(Series, series_id, "number_of_instances", where=series_uid):
-            return series_id, study_id
-        _increment(Study, study_id, "number_of_instances", step=-1)  # as it was
-    _remembered.series = None
-    return None
+    return series_id, study_id
 
 
 # SQL the ORM built once per database vendor, run with new parameters: for the two statements
@@ -488,22 +504,20 @@ def _insert_instance(**values) -> int:
         )
 
 
-def _increment(
-    model, pk: int, field_name: str, step: int = 1, where: dict[str, object] | None = None
-) -> bool:
-    """``UPDATE <table> SET <field> = <field> + step WHERE <pk> = %s [AND <column> = %s ...]``,
+def _increment(model, pk: int, field_name: str, where: dict[str, object] | None = None) -> bool:
+    """``UPDATE <table> SET <field> = <field> + 1 WHERE <pk> = %s [AND <column> = %s ...]``,
     names quoted; whether a row matched."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     column = quote(model._meta.get_field(field_name).column)
     conditions = [f"{quote(model._meta.pk.column)} = %s"]
-    params: list[object] = [step, pk]
+    params: list[object] = [pk]
     for name, value in (where or {}).items():
         conditions.append(f"{quote(model._meta.get_field(name).column)} = %s")
         params.append(value)
     with connection.cursor() as cursor:
         # Every name comes from the model's metadata, never from input; values are parameters.
-        sql = f"UPDATE {table} SET {column} = {column} + %s WHERE {' AND '.join(conditions)}"  # noqa: S608
+        sql = f"UPDATE {table} SET {column} = {column} + 1 WHERE {' AND '.join(conditions)}"  # noqa: S608
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
